@@ -1,0 +1,50 @@
+"""`scoretag`: everything a user does outside the Dagster UI."""
+
+from __future__ import annotations
+
+import click
+
+from orchestration.cli import bench, demo, info, run, ui
+from orchestration.cli.common import ProfileLoader
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--profile",
+    envvar="SCORETAG_PROFILE",
+    default=None,
+    metavar="NAME",
+    help="Profile: demo or production. [env SCORETAG_PROFILE; default demo]",
+)
+@click.option(
+    "--home",
+    envvar="SCORETAG_HOME",
+    default=None,
+    metavar="DIR",
+    help="Storage root. [env SCORETAG_HOME; default ./.scoretag/<profile>]",
+)
+@click.option(
+    "--config",
+    envvar="SCORETAG_CONFIG",
+    default=None,
+    metavar="FILE",
+    help="TOML file overriding profile settings. [env SCORETAG_CONFIG]",
+)
+@click.version_option(package_name="scoretag")
+@click.pass_context
+def cli(ctx: click.Context, profile: str | None, home: str | None, config: str | None) -> None:
+    """Score-tagged caption shards from booru metadata, as one Dagster pipeline.
+
+    Run `make demo` for a tour, `scoretag ui` for the Dagster UI.
+    """
+    ctx.obj = ProfileLoader(profile, home, config)
+
+
+for command in (info.info, demo.demo, run.run, ui.ui, bench.bench):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="scoretag")

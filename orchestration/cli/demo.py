@@ -1,0 +1,66 @@
+"""`scoretag demo build` and `scoretag demo run`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from orchestration.cli.common import console, current_profile
+from orchestration.cli.summary import demo_data_table, image_line, print_run, print_where
+from orchestration.profile import Profile
+
+if TYPE_CHECKING:
+    from orchestration.demo.build import DemoBuild
+
+
+@click.group()
+def demo() -> None:
+    """Build the bundled demo dataset and run the pipeline on it."""
+
+
+def _demo_profile() -> Profile:
+    profile = current_profile()
+    if profile.settings.demo is None:
+        raise click.ClickException(
+            f"the {profile.name!r} profile has no demo data: use --profile demo"
+        )
+    return profile
+
+
+def _build(profile: Profile, workers: int | None) -> DemoBuild:
+    from orchestration.demo.build import build_demo
+
+    with console.status("building the demo dataset (raw dumps for four sites, images)..."):
+        return build_demo(profile.layout, profile.settings.demo, workers=workers)
+
+
+@demo.command()
+@click.option("--workers", type=int, default=None, help="Image workers [default: all cores].")
+def build(workers: int | None) -> None:
+    """Generate the demo dumps and images (seeded, offline)."""
+    profile = _demo_profile()
+    result = _build(profile, workers)
+    console.print(demo_data_table(result))
+    console.print(image_line(result))
+    console.print(f"Written under {profile.layout.home}")
+
+
+@demo.command(name="run")
+@click.option("--workers", type=int, default=None, help="Image workers [default: all cores].")
+def run_demo(workers: int | None) -> None:
+    """Build the demo data, materialize everything, summarize."""
+    from orchestration.definitions import build_defs
+    from orchestration.runner import run_job
+
+    profile = _demo_profile()
+    result = _build(profile, workers)
+    with console.status("materializing every asset on the demo profile..."):
+        outcome = run_job(profile, build_defs(profile))
+    console.rule(f"scoretag demo: profile {profile.name}")
+    console.print(demo_data_table(result))
+    console.print(image_line(result))
+    print_run(outcome)
+    print_where(profile)
+    if not outcome.success:
+        raise click.ClickException(f"run {outcome.run_ids[-1]} failed")

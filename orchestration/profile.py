@@ -1,0 +1,76 @@
+"""The active profile: its settings, its storage layout and its Dagster instance."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from orchestration import pools
+from orchestration.settings import Settings, load_settings
+from orchestration.storage import Layout, layout_for
+
+DAGSTER_YAML_TEMPLATE = Path(__file__).parent / "dagster.yaml.template"
+
+
+@dataclass(frozen=True)
+class Profile:
+    settings: Settings
+    layout: Layout
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def pool_limits(self) -> dict[str, int]:
+        return {pools.GPU: self.settings.gpu_slots, pools.DUCKDB: 1}
+
+
+def load_profile(
+    profile: str | None = None, home: str | Path | None = None, config: str | Path | None = None
+) -> Profile:
+    settings = load_settings(profile, config)
+    return Profile(settings=settings, layout=layout_for(settings, home))
+
+
+def render_dagster_yaml(profile: Profile) -> str:
+    template = Template(DAGSTER_YAML_TEMPLATE.read_text())
+    return template.substitute(profile=profile.name, dagster_home=profile.layout.dagster_home)
+
+
+def write_dagster_yaml(profile: Profile) -> Path:
+    """Write `dagster.yaml` into the profile's Dagster home, only when its text changed."""
+    path = profile.layout.dagster_home / "dagster.yaml"
+    text = render_dagster_yaml(profile)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
+
+
+def activate(profile: Profile) -> None:
+    """Make this profile the one every Dagster process started from here sees.
+
+    Exported through the environment so `dagster dev`, its code server and its run workers
+    load the same profile and storage root as the command that started them.
+    """
+    profile.layout.ensure()
+    write_dagster_yaml(profile)
+    os.environ["SCORETAG_PROFILE"] = profile.name
+    os.environ["SCORETAG_HOME"] = str(profile.layout.home)
+    os.environ["DAGSTER_HOME"] = str(profile.layout.dagster_home)
+
+
+def set_pool_limits(profile: Profile) -> dict[str, int]:
+    """Store the profile's pool limits in its instance (visible under Deployment → Concurrency)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(profile.layout.dagster_home)) as instance:
+        storage = instance.event_log_storage
+        for pool, limit in profile.pool_limits.items():
+            info = storage.get_concurrency_info(pool)
+            if info.slot_count != limit:
+                storage.set_concurrency_slots(pool, limit)
+    return profile.pool_limits

@@ -1,0 +1,112 @@
+"""Profiles: typed settings read from `orchestration/profiles/<name>.toml`.
+
+A profile names where data lives and which backbone embeds it. The active profile comes from
+the CLI flag, else `SCORETAG_PROFILE`, else `demo`; `SCORETAG_CONFIG` may name a TOML file
+whose tables override the profile's (for example a local checkpoint path).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+DEFAULT_PROFILE = "demo"
+
+
+class ProfileError(ValueError):
+    """A profile or config file that cannot be used, with a message meant for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackboneSettings(_Strict):
+    """The open_clip image encoder that embeds every image."""
+
+    model: str = "ViT-L-14"
+    pretrained: str = "openai"
+    checkpoint: str = ""
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp16"
+    batch_size: int = Field(default=256, ge=1)
+    seed: int = 0
+
+    @property
+    def trained(self) -> bool:
+        """False for a randomly initialised backbone, whose features carry no quality signal."""
+        return bool(self.pretrained or self.checkpoint)
+
+
+class DemoSettings(_Strict):
+    """Size and seed of the generated demo dataset."""
+
+    seed: int = 0
+    images: int = Field(default=600, ge=60)
+    posts: int = Field(default=2000, ge=200)
+
+
+class Settings(_Strict):
+    """Everything a profile decides."""
+
+    name: str
+    description: str = ""
+    image_root: str = ""
+    gpu_slots: int = Field(default=1, ge=1)
+    backbone: BackboneSettings = BackboneSettings()
+    demo: DemoSettings | None = None
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ProfileError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ProfileError(f"{path} is not valid TOML: {e}") from None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(e: ValidationError, sources: str) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+    )
+    return f"invalid settings in {sources}: {problems}"
+
+
+def load_settings(profile: str | None = None, config: str | Path | None = None) -> Settings:
+    """Read a profile, apply the optional override file, validate every field."""
+    name = profile or os.environ.get("SCORETAG_PROFILE") or DEFAULT_PROFILE
+    path = PROFILES_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(available_profiles())
+        raise ProfileError(f"unknown profile {name!r}: choose one of {known}")
+    raw = _read_toml(path)
+    sources = str(path)
+    config = config or os.environ.get("SCORETAG_CONFIG") or None
+    if config:
+        raw = _merge(raw, _read_toml(Path(config)))
+        sources += f" + {config}"
+    try:
+        return Settings(name=name, **raw)
+    except ValidationError as e:
+        raise ProfileError(_describe(e, sources)) from None
