@@ -57,11 +57,15 @@ def collect(instance: dg.DagsterInstance, run_ids: list[str]) -> RunOutcome:
     return outcome
 
 
+# The terminal gets warnings and the summary; the full log stays in the run's event log.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def run_job(profile: Profile, defs: dg.Definitions, job_name: str = MAIN_JOB) -> RunOutcome:
     """Execute a job in this process, recorded on the profile's instance (so the UI shows it)."""
     activate(profile)
     set_pool_limits(profile)
     job = defs.resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(run_config=QUIET, instance=instance, raise_on_error=False)
         return collect(instance, [result.run_id])

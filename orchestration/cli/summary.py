@@ -103,19 +103,24 @@ def image_line(build: DemoBuild) -> str:
 
 def print_where(profile: Profile) -> None:
     layout = profile.layout
-    table = Table(show_header=False, box=None, title="Where things are", title_justify="left")
-    table.add_row("raw dumps", str(layout.inbox))
-    table.add_row("images", str(layout.images))
-    table.add_row("stage data", str(layout.data))
-    table.add_row("catalog", str(layout.catalog))
-    table.add_row("dagster home", str(layout.dagster_home))
+    places = {
+        "raw dumps": layout.inbox,
+        "images": layout.images,
+        "stage data": layout.data,
+        "catalog": layout.catalog,
+        "dagster home": layout.dagster_home,
+    }
     if profile.settings.demo is not None:
-        table.add_row("demo ground truth", str(layout.demo))
-    console.print(table)
+        places["demo ground truth"] = layout.demo
+    console.print("[bold]Where things are[/]")
+    for label, path in places.items():
+        # soft_wrap: a path is copied from the terminal, so it is never broken by a newline
+        console.print(f"  {label:<18} {path}", soft_wrap=True)
     backbone = profile.settings.backbone
     if not backbone.trained:
         console.print(f"[yellow]{UNTRAINED_NOTE.format(model=backbone.model)}[/]")
     console.print(
         "Open the UI: [bold]make ui[/] (or `scoretag --profile "
-        f"{profile.name} ui`), then http://127.0.0.1:3000/asset-groups"
+        f"{profile.name} ui`), then http://127.0.0.1:3000/asset-groups",
+        soft_wrap=True,
     )
