@@ -1,19 +1,37 @@
 """The one `Definitions` of scoretag, for the active profile (see orchestration/settings.py).
 
-Each stage and each orchestration module contributes its own `Definitions`; this file only
-merges them.
+Each stage contributes its assets (assets.py) and checks (checks.py); orchestration adds the
+resources, jobs and sensors. This file only merges them.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration import jobs, resources
+from assets.ingest import assets as ingest_assets
+from assets.ingest import checks as ingest_checks
+from assets.normalize import assets as normalize_assets
+from assets.normalize import checks as normalize_checks
+from orchestration import jobs, resources, sensors
 from orchestration.profile import Profile, load_profile
+
+STAGES = (ingest_assets, ingest_checks, normalize_assets, normalize_checks)
+
+
+def stage_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(STAGES),
+        asset_checks=dg.load_asset_checks_from_modules(STAGES),
+    )
 
 
 def build_defs(profile: Profile) -> dg.Definitions:
-    return dg.Definitions.merge(resources.resource_defs(profile), jobs.job_defs())
+    return dg.Definitions.merge(
+        stage_defs(),
+        resources.resource_defs(profile, profile.config),
+        jobs.job_defs(),
+        sensors.sensor_defs(),
+    )
 
 
 defs = build_defs(load_profile())

@@ -18,6 +18,7 @@ DAGSTER_YAML_TEMPLATE = Path(__file__).parent / "dagster.yaml.template"
 class Profile:
     settings: Settings
     layout: Layout
+    config: str = ""  # the override file its settings were read with, if any
 
     @property
     def name(self) -> str:
@@ -31,8 +32,10 @@ class Profile:
 def load_profile(
     profile: str | None = None, home: str | Path | None = None, config: str | Path | None = None
 ) -> Profile:
-    settings = load_settings(profile, config)
-    return Profile(settings=settings, layout=layout_for(settings, home))
+    config = config or os.environ.get("SCORETAG_CONFIG") or ""
+    config = str(Path(config).resolve()) if config else ""
+    settings = load_settings(profile, config or None)
+    return Profile(settings=settings, layout=layout_for(settings, home), config=config)
 
 
 def render_dagster_yaml(profile: Profile) -> str:
@@ -61,6 +64,8 @@ def activate(profile: Profile) -> None:
     os.environ["SCORETAG_PROFILE"] = profile.name
     os.environ["SCORETAG_HOME"] = str(profile.layout.home)
     os.environ["DAGSTER_HOME"] = str(profile.layout.dagster_home)
+    if profile.config:
+        os.environ["SCORETAG_CONFIG"] = profile.config
 
 
 def set_pool_limits(profile: Profile) -> dict[str, int]:

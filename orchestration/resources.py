@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
-from orchestration.profile import Profile
+from orchestration.profile import Profile, load_profile
+from orchestration.settings import Settings
 from orchestration.storage import Layout
 
 
-class StorageResource(dg.ConfigurableResource):
-    """The profile's storage root: where each stage reads and writes its files."""
+class ScoretagResource(dg.ConfigurableResource):
+    """The active profile: its settings (profile TOML plus the optional override file) and the
+    storage root where each stage reads and writes its files."""
 
     profile: str
     home: str
-    image_root: str = ""
+    config: str = ""
 
     @classmethod
-    def for_profile(cls, profile: Profile) -> StorageResource:
-        return cls(
-            profile=profile.name,
-            home=str(profile.layout.home),
-            image_root=profile.settings.image_root,
-        )
+    def for_profile(cls, profile: Profile, config: str = "") -> ScoretagResource:
+        return cls(profile=profile.name, home=str(profile.layout.home), config=config)
+
+    def load(self) -> Profile:
+        return load_profile(self.profile, self.home, self.config or None)
+
+    @property
+    def settings(self) -> Settings:
+        return self.load().settings
 
     @property
     def layout(self) -> Layout:
-        return Layout(home=Path(self.home), image_root_override=self.image_root)
+        return self.load().layout
 
 
-def resource_defs(profile: Profile) -> dg.Definitions:
-    return dg.Definitions(resources={"storage": StorageResource.for_profile(profile)})
+def resource_defs(profile: Profile, config: str = "") -> dg.Definitions:
+    return dg.Definitions(resources={"scoretag": ScoretagResource.for_profile(profile, config)})

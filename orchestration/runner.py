@@ -1,22 +1,29 @@
-"""Run a job of the active profile on its own Dagster instance, as the UI would see it."""
+"""Run the lineage of the active profile on its own Dagster instance, as the UI would see it:
+first every raw file that is new or changed (one `ingest` run per file), then `main`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestration.jobs import MAIN_JOB
+from assets.ingest.paths import RawFile, inbox_files, signature
+from orchestration.jobs import INGEST_JOB, MAIN_JOB, RAW_POSTS
 from orchestration.profile import Profile, activate, set_pool_limits
+
+RAW_FILES = "raw_files"
+# The terminal gets warnings and the summary; the full log stays in the run's event log.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
 class RunOutcome:
     """What one or more runs produced, read back from the instance's event log."""
 
-    run_ids: list[str]
-    success: bool
-    materializations: dict[str, dict] = field(default_factory=dict)  # asset -> metadata
+    run_ids: list[str] = field(default_factory=list)
+    success: bool = True
+    materializations: list[dict] = field(default_factory=list)  # asset, partition, metadata
     checks: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -25,47 +32,112 @@ def _metadata_values(metadata: dict) -> dict:
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
-def collect(instance: dg.DagsterInstance, run_ids: list[str]) -> RunOutcome:
-    """Materializations, check evaluations and step failures of these runs."""
-    outcome = RunOutcome(run_ids=run_ids, success=True)
+def _record(outcome: RunOutcome, event: dg.DagsterEvent) -> None:
+    if event.is_step_materialization:
+        mat = event.step_materialization_data.materialization
+        outcome.materializations.append(
+            {
+                "asset": mat.asset_key.to_user_string(),
+                "partition": mat.partition,
+                "metadata": _metadata_values(mat.metadata),
+            }
+        )
+    elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        evaluation = event.asset_check_evaluation_data
+        outcome.checks.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "partition": evaluation.partition,
+                "passed": evaluation.passed,
+                "severity": evaluation.severity.value,
+                "description": evaluation.description or "",
+            }
+        )
+    elif event.is_step_failure:
+        error = event.step_failure_data.error
+        message = (error.message if error else "failed").strip()
+        # A Failure raised on purpose carries the whole story in its description.
+        message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+        outcome.failures.append(f"{event.step_key}: {message}")
+
+
+def collect(instance: dg.DagsterInstance, run_ids: list[str], outcome: RunOutcome) -> RunOutcome:
+    """Add these runs' materializations, check evaluations and step failures to `outcome`."""
     for run_id in run_ids:
         run = instance.get_run_by_id(run_id)
+        outcome.run_ids.append(run_id)
         outcome.success &= run is not None and run.status == dg.DagsterRunStatus.SUCCESS
         for record in instance.all_logs(run_id):
-            event = record.dagster_event
-            if event is None:
-                continue
-            if event.is_step_materialization:
-                mat = event.step_materialization_data.materialization
-                key = mat.asset_key.to_user_string()
-                outcome.materializations[key] = _metadata_values(mat.metadata)
-            elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-                evaluation = event.asset_check_evaluation_data
-                outcome.checks.append(
-                    {
-                        "asset": evaluation.asset_key.to_user_string(),
-                        "check": evaluation.check_name,
-                        "passed": evaluation.passed,
-                        "severity": evaluation.severity.value,
-                        "description": evaluation.description or "",
-                    }
-                )
-            elif event.is_step_failure:
-                outcome.failures.append(
-                    f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
-                )
+            if record.dagster_event is not None:
+                _record(outcome, record.dagster_event)
     return outcome
 
 
-# The terminal gets warnings and the summary; the full log stays in the run's event log.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+def _ingested_version(instance: dg.DagsterInstance, key: str) -> str | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RAW_POSTS, asset_partitions=[key]), limit=1
+    ).records
+    if not records:
+        return None
+    return records[0].asset_materialization.tags.get("dagster/data_version")
 
 
-def run_job(profile: Profile, defs: dg.Definitions, job_name: str = MAIN_JOB) -> RunOutcome:
-    """Execute a job in this process, recorded on the profile's instance (so the UI shows it)."""
+def stale_raw_files(instance: dg.DagsterInstance, profile: Profile) -> list[RawFile]:
+    """Inbox files never ingested, or changed since they were."""
+    files = inbox_files(profile.layout)
+    return [
+        f for f in files if _ingested_version(instance, f.key) != signature(f.path(profile.layout))
+    ]
+
+
+def _ingest(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    files: list[RawFile],
+    outcome: RunOutcome,
+    on_step: Callable[[str], None],
+) -> None:
+    known = set(instance.get_dynamic_partitions(RAW_FILES))
+    new = [f.key for f in files if f.key not in known]
+    if new:
+        instance.add_dynamic_partitions(RAW_FILES, new)
+    job = defs.resolve_job_def(INGEST_JOB)
+    for raw in files:
+        on_step(f"ingesting {raw.key}")
+        result = job.execute_in_process(
+            run_config=QUIET, instance=instance, partition_key=raw.key, raise_on_error=False
+        )
+        collect(instance, [result.run_id], outcome)
+
+
+def ingest_files(
+    profile: Profile,
+    defs: dg.Definitions,
+    files: list[RawFile],
+    on_step: Callable[[str], None] = lambda s: None,
+) -> RunOutcome:
+    """One `ingest` run per file (files already in the inbox), as the inbox sensor would."""
     activate(profile)
     set_pool_limits(profile)
-    job = defs.resolve_job_def(job_name)
+    outcome = RunOutcome()
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(run_config=QUIET, instance=instance, raise_on_error=False)
-        return collect(instance, [result.run_id])
+        _ingest(instance, defs, files, outcome, on_step)
+    return outcome
+
+
+def run_lineage(
+    profile: Profile, defs: dg.Definitions, on_step: Callable[[str], None] = lambda s: None
+) -> RunOutcome:
+    """Ingest every new or changed raw file, then run `main`. Recorded on the profile's
+    instance, so the UI shows every run."""
+    activate(profile)
+    set_pool_limits(profile)
+    outcome = RunOutcome()
+    with dg.DagsterInstance.get() as instance:
+        _ingest(instance, defs, stale_raw_files(instance, profile), outcome, on_step)
+        on_step("running main")
+        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+            run_config=QUIET, instance=instance, raise_on_error=False
+        )
+        return collect(instance, [result.run_id], outcome)

@@ -43,6 +43,27 @@ class BackboneSettings(_Strict):
         return bool(self.pretrained or self.checkpoint)
 
 
+class IngestSettings(_Strict):
+    """How raw files are read (see assets/ingest)."""
+
+    quarantine_threshold: float = Field(default=0.01, ge=0, le=1)
+    danbooru_rating_scheme: Literal["auto", "pre2022", "current"] = "auto"
+    batch_rows: int = Field(default=100_000, ge=1)
+
+
+class NormalizeSettings(_Strict):
+    """How popularity becomes `norm_score` (see assets/normalize and README)."""
+
+    wilson_z: float = Field(default=1.96, gt=0)
+    weight_wilson: float = Field(default=0.5, ge=0)
+    weight_favorites: float = Field(default=0.3, ge=0)
+    weight_score: float = Field(default=0.2, ge=0)
+    period: str = Field(default="1y", pattern=r"^[1-9][0-9]*(y|mo|q)$")
+    maturity_days: int = Field(default=30, ge=0)
+    min_cohort_size: int = Field(default=50, ge=1)
+    site_priority: tuple[str, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -58,6 +79,8 @@ class Settings(_Strict):
     description: str = ""
     image_root: str = ""
     gpu_slots: int = Field(default=1, ge=1)
+    ingest: IngestSettings = IngestSettings()
+    normalize: NormalizeSettings = NormalizeSettings()
     backbone: BackboneSettings = BackboneSettings()
     demo: DemoSettings | None = None
 

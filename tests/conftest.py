@@ -22,3 +22,15 @@ def shared_path(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: this test needs the shared fixtures beside the project")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_layout(tmp_path_factory):
+    """The full demo dataset, built once per test session into its own storage root."""
+    from orchestration.demo.build import build_demo
+    from orchestration.settings import DemoSettings
+    from orchestration.storage import Layout
+
+    layout = Layout(home=tmp_path_factory.mktemp("demo-home"))
+    build_demo(layout, DemoSettings())
+    return layout

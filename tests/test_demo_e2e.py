@@ -5,27 +5,51 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from click.testing import CliRunner
 
+from assets.normalize.assets import output_path
 from orchestration.cli import cli
+from orchestration.storage import Layout
+
+RAW_FILES = 19  # every demo file but e621's tag table, which is read beside its export
 
 
-def test_demo_run_builds_data_runs_the_main_job_and_summarizes(tmp_path: Path):
-    result = CliRunner().invoke(cli, ["--profile", "demo", "--home", str(tmp_path), "demo", "run"])
+def _demo_run(home: Path):
+    result = CliRunner().invoke(cli, ["--profile", "demo", "--home", str(home), "demo", "run"])
     assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
+    output = _demo_run(tmp_path)
     for expected in (
         "Demo data (seed 0",
         "danbooru_dump",
         "600 images",
-        "succeeded",
+        "all succeeded",
+        "raw_posts (every ingested file)",
+        "normalized_scores: norm_score deciles",
+        "raw_posts_schema",
+        "norm_score_uniform",
         "randomly initialised (untrained)",
         "make ui",
         str(tmp_path / "inbox"),
     ):
-        assert expected in result.output
-    assert (tmp_path / "dagster" / "dagster.yaml").is_file()
-    assert len(list((tmp_path / "images").iterdir())) == 600
+        assert expected in output, expected
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
-        (run,) = instance.get_run_records()
-        assert run.dagster_run.job_name == "main"
-        assert run.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        runs = instance.get_run_records()
+        jobs = sorted(r.dagster_run.job_name for r in runs)
+        assert jobs == ["ingest"] * RAW_FILES + ["main"]
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    scores = pl.read_parquet(output_path(Layout(home=tmp_path)))
+    truth = pl.read_parquet(tmp_path / "demo" / "posts.parquet")
+    assert scores.height == truth.filter(~pl.col("superseded")).height
+    assert set(scores["site"]) == {"danbooru", "e621", "derpibooru", "gelbooru"}
+
+    again = _demo_run(tmp_path)  # nothing changed: no file is ingested twice
+    assert "all succeeded" in again
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        jobs = sorted(r.dagster_run.job_name for r in instance.get_run_records())
+    assert jobs == ["ingest"] * RAW_FILES + ["main"] * 2
+    assert pl.read_parquet(output_path(Layout(home=tmp_path))).equals(scores)

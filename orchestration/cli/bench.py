@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
-
-from orchestration import benchmarks
 
 JSON_OPTION = click.option(
     "--json/--pretty",
@@ -31,12 +30,33 @@ def bench() -> None:
 @JSON_OPTION
 def bench_demo(seed: int, workers: int | None, as_json: bool) -> None:
     """Time a full demo-data build into a fresh folder."""
-    _emit(benchmarks.demo_build(seed=seed, workers=workers), as_json)
+    from orchestration.benchmarks.demo import demo_build
+
+    _emit(demo_build(seed=seed, workers=workers), as_json)
+
+
+@bench.command(name="ingest")
+@click.option("--posts", default=2_000_000, show_default=True, help="Rows of the e621 export.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the CSV [default: the system temp folder].",
+)
+@JSON_OPTION
+def bench_ingest(posts: int, seed: int, workdir: Path | None, as_json: bool) -> None:
+    """Ingest + normalize an e621 export vs DuckDB's plain COPY."""
+    from orchestration.benchmarks.ingest import ingest_bench
+
+    _emit(ingest_bench(posts=posts, seed=seed, workdir=workdir), as_json)
 
 
 @bench.command(name="all")
 @JSON_OPTION
 def bench_all(as_json: bool) -> None:
     """Every benchmark with its default parameters, one JSON object each."""
-    for run in benchmarks.BENCHES.values():
+    from orchestration.benchmarks import BENCHES
+
+    for run in BENCHES.values():
         _emit(run(), as_json)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestration.cli.common import console, current_profile
-from orchestration.cli.summary import demo_data_table, image_line, print_run, print_where
+from orchestration.cli.summary import demo_data_table, image_line, print_pipeline, print_where
 from orchestration.profile import Profile
 
 if TYPE_CHECKING:
@@ -51,16 +51,16 @@ def build(workers: int | None) -> None:
 def run_demo(workers: int | None) -> None:
     """Build the demo data, materialize everything, summarize."""
     from orchestration.definitions import build_defs
-    from orchestration.runner import run_job
+    from orchestration.runner import run_lineage
 
     profile = _demo_profile()
     result = _build(profile, workers)
-    with console.status("materializing every asset on the demo profile..."):
-        outcome = run_job(profile, build_defs(profile))
+    with console.status("materializing every asset on the demo profile...") as status:
+        outcome = run_lineage(profile, build_defs(profile), on_step=status.update)
     console.rule(f"scoretag demo: profile {profile.name}")
     console.print(demo_data_table(result))
     console.print(image_line(result))
-    print_run(outcome)
+    print_pipeline(profile, outcome)
     print_where(profile)
     if not outcome.success:
-        raise click.ClickException(f"run {outcome.run_ids[-1]} failed")
+        raise click.ClickException("some runs failed: see above, or the runs page of the UI")

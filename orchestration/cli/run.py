@@ -5,20 +5,18 @@ from __future__ import annotations
 import click
 
 from orchestration.cli.common import console, current_profile
-from orchestration.cli.summary import print_run
-from orchestration.jobs import MAIN_JOB
+from orchestration.cli.summary import print_pipeline
 
 
 @click.command()
-@click.option("--job", "job_name", default=MAIN_JOB, show_default=True, help="Job to run.")
-def run(job_name: str) -> None:
-    """Materialize the whole lineage (or --job) and summarize."""
+def run() -> None:
+    """Ingest new raw files, materialize the rest, summarize."""
     from orchestration.definitions import build_defs
-    from orchestration.runner import run_job
+    from orchestration.runner import run_lineage
 
     profile = current_profile()
-    with console.status(f"running {job_name} on profile {profile.name}..."):
-        outcome = run_job(profile, build_defs(profile), job_name)
-    print_run(outcome)
+    with console.status(f"running the lineage on profile {profile.name}...") as status:
+        outcome = run_lineage(profile, build_defs(profile), on_step=status.update)
+    print_pipeline(profile, outcome)
     if not outcome.success:
-        raise click.ClickException(f"run {outcome.run_ids[-1]} failed")
+        raise click.ClickException("some runs failed: see above, or the runs page of the UI")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import polars as pl
+import pyarrow.parquet as pq
 from rich.table import Table
 
 from orchestration.cli.common import console
@@ -20,46 +22,96 @@ UNTRAINED_NOTE = (
 )
 
 
-def _short(value) -> str | None:
-    """A metadata value worth a place in a terminal summary, or None."""
-    if isinstance(value, bool | int):
-        return f"{value:,}" if not isinstance(value, bool) else str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, str) and len(value) <= 60 and "\n" not in value:
-        return value
-    return None
-
-
-def print_run(outcome: RunOutcome) -> None:
-    status = "[green]succeeded[/]" if outcome.success else "[red]failed[/]"
-    console.print(f"\n[bold]Run[/] {', '.join(outcome.run_ids)} {status}")
-    if not outcome.materializations:
-        console.print("No assets were materialized: this profile defines none yet.")
-    assets = Table("asset", "metadata", title="Assets", title_justify="left")
-    for key, metadata in outcome.materializations.items():
-        shown = [f"{k}={s}" for k, v in metadata.items() if (s := _short(v)) is not None]
-        assets.add_row(key, ", ".join(shown))
-    if outcome.materializations:
-        console.print(assets)
-    _print_checks(outcome.checks)
+def print_runs(outcome: RunOutcome) -> None:
+    status = "[green]all succeeded[/]" if outcome.success else "[red]some failed[/]"
+    console.print(
+        f"\n[bold]Runs[/]: {len(outcome.run_ids)} ({status}); "
+        f"{len(outcome.materializations)} materializations",
+        soft_wrap=True,
+    )
     for failure in outcome.failures:
-        console.print(f"[red]failed step[/] {failure}")
+        console.print(f"[red]failed[/] {failure}", soft_wrap=True)
+    _print_checks(outcome.checks)
 
 
 def _print_checks(checks: list[dict]) -> None:
     if not checks:
         return
-    passed = sum(c["passed"] for c in checks)
-    console.print(f"[bold]Checks[/]: {passed} of {len(checks)} passed")
-    table = Table("asset", "check", "result", "detail", title_justify="left")
+    per_check: dict[tuple[str, str], Counter] = {}
     for check in checks:
-        result = (
-            "[green]passed[/]"
-            if check["passed"]
-            else ("[yellow]warn[/]" if check["severity"] == "WARN" else "[red]FAILED[/]")
+        verdict = "passed" if check["passed"] else check["severity"].lower()
+        per_check.setdefault((check["asset"], check["check"]), Counter())[verdict] += 1
+    passed = sum(c["passed"] for c in checks)
+    table = Table(
+        "asset",
+        "check",
+        "passed",
+        "warned",
+        "failed",
+        title=f"Checks: {passed} of {len(checks)} evaluations passed",
+        title_justify="left",
+    )
+    for (asset, name), counts in sorted(per_check.items()):
+        table.add_row(asset, name, str(counts["passed"]), str(counts["warn"]), str(counts["error"]))
+    console.print(table)
+    for check in checks:
+        if not check["passed"]:
+            where = f" [{check['partition']}]" if check.get("partition") else ""
+            console.print(
+                f"  {check['asset']}.{check['check']}{where}: {check['description']}",
+                soft_wrap=True,
+            )
+
+
+def _rows(paths) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def print_ingest(profile: Profile) -> None:
+    from assets.ingest.paths import table_files
+
+    layout = profile.layout
+    table = Table(
+        "site",
+        "files",
+        "posts",
+        "quarantined",
+        "skipped",
+        title="raw_posts (every ingested file)",
+        title_justify="left",
+    )
+    tables = {name: table_files(layout, name) for name in ("posts", "quarantine", "skipped")}
+    for site in sorted({p.parent.name for p in tables["posts"]}):
+        counts = [_rows([p for p in tables[t] if p.parent.name == site]) for t in tables]
+        files = sum(p.parent.name == site for p in tables["posts"])
+        table.add_row(site, str(files), *(f"{c:,}" for c in counts))
+    console.print(table)
+
+
+def print_normalized(profile: Profile) -> None:
+    from assets.normalize.assets import output_path
+
+    path = output_path(profile.layout)
+    if not path.is_file():
+        return
+    frame = pl.read_parquet(path, columns=["site", "norm_score", "provisional"])
+    quantiles = (0.1, 0.25, 0.5, 0.75, 0.9)
+    table = Table(
+        "site",
+        "posts",
+        "provisional",
+        *(f"p{q * 100:.0f}" for q in quantiles),
+        title="normalized_scores: norm_score deciles per site",
+        title_justify="left",
+    )
+    for (site,), group in sorted(frame.group_by("site")):
+        scores = group["norm_score"]
+        table.add_row(
+            site,
+            f"{group.height:,}",
+            f"{group['provisional'].sum():,}",
+            *(f"{scores.quantile(q):.2f}" for q in quantiles),
         )
-        table.add_row(check["asset"], check["check"], result, check["description"][:90])
     console.print(table)
 
 
@@ -124,3 +176,10 @@ def print_where(profile: Profile) -> None:
         f"{profile.name} ui`), then http://127.0.0.1:3000/asset-groups",
         soft_wrap=True,
     )
+
+
+def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
+    """Everything the pipeline produced, stage by stage, then the runs and their checks."""
+    print_ingest(profile)
+    print_normalized(profile)
+    print_runs(outcome)

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from orchestration.atomic import write_bytes, write_parquet
 from orchestration.demo.images import build_images
 from orchestration.demo.posts import generate_posts
 from orchestration.demo.writers import danbooru, derpibooru, e621, gelbooru
-from orchestration.demo.writers.common import Written, write_bytes
+from orchestration.demo.writers.common import Written
 from orchestration.settings import DemoSettings
 from orchestration.storage import Layout
 
@@ -78,11 +79,6 @@ def _skipped_table(written: list[Written], home: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(path, statistics=False)
-
-
 def _remove_stale(layout: Layout, keep: set[str]) -> None:
     """Delete files an earlier build (another seed or size) wrote and this one did not."""
     previous = layout.demo / MANIFEST
@@ -104,7 +100,7 @@ def build_demo(layout: Layout, settings: DemoSettings, workers: int | None = Non
     written = write_sources(posts, layout.inbox, settings.seed)
     truth = {"posts": posts, "images": images, "skipped": _skipped_table(written, layout.home)}
     for name, frame in truth.items():
-        _write_parquet(frame, layout.demo / f"{name}.parquet")
+        write_parquet(frame, layout.demo / f"{name}.parquet")
     files = [
         _file_entry(
             w.path,

@@ -19,6 +19,7 @@ import polars as pl
 import skimage.data
 from PIL import Image
 
+from orchestration.atomic import write_bytes
 from orchestration.demo import odd_files
 from orchestration.demo.degrade import KINDS, MAX_LEVEL, degrade
 from orchestration.demo.illustrations import MOTIFS, STYLES, draw_illustration
@@ -241,7 +242,7 @@ def render_file(spec: ImageSpec, out_dir: Path) -> dict:
     encoded = _encode(spec)
     md5 = hashlib.md5(encoded.data).hexdigest()
     file_name = f"{md5}.{encoded.ext}"
-    (out_dir / file_name).write_bytes(encoded.data)
+    write_bytes(out_dir / file_name, encoded.data)
     return {
         "image_id": spec.image_id,
         "md5": md5,

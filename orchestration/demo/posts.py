@@ -137,7 +137,11 @@ def _file_facts(
     quality = rng.integers(1, 6, n)
     has = image_of >= 0
     img = {c: images[c].to_numpy()[image_of[has]] for c in IMAGE_COLUMNS}
-    width[has], height[has], ext[has] = img["width"], img["height"], img["file_ext"]
+    # An empty file has no size of its own: its post keeps the size the site reported.
+    sized = img["width"] > 0
+    idx = np.flatnonzero(has)
+    width[idx[sized]], height[idx[sized]] = img["width"][sized], img["height"][sized]
+    ext[has] = img["file_ext"]
     size[has], md5[has], sha512[has] = img["file_size"], img["md5"], img["sha512"]
     style[has], quality[has] = img["style"], img["quality"]
     video = ~has & (rng.random(n) < 0.025)
@@ -205,11 +209,14 @@ def _flags(rng, sites, ids, age_days) -> dict[str, np.ndarray]:
     n = len(sites)
     deleted = rng.random(n) < 0.04
     pending = ~deleted & (age_days < 7) & (rng.random(n) < 0.3)
-    # Philomena removes deleted images from search results (they come back as stubs).
-    deleted[sites == "derpibooru"] = False
+    # Philomena removes deleted images from search results (they come back as stubs), and
+    # its API has neither a pending state nor parents.
+    philomena = sites == "derpibooru"
+    deleted[philomena] = False
+    pending[philomena] = False
     banned = (sites == "danbooru") & ~deleted & (rng.random(n) < 0.004)
     parent = np.full(n, -1, dtype=np.int64)
-    for i in np.flatnonzero(rng.random(n) < 0.03):
+    for i in np.flatnonzero((rng.random(n) < 0.03) & ~philomena):
         older = ids[(sites == sites[i]) & (ids < ids[i])]
         if len(older):
             parent[i] = rng.choice(older)

@@ -17,8 +17,9 @@ def test_definitions_load_for_every_profile(profile: str, tmp_path: Path):
     defs = build_defs(load_profile(profile, tmp_path))
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def(MAIN_JOB) is not None
-    storage = defs.resources["storage"]
-    assert storage.profile == profile and storage.home == str(tmp_path)
+    scoretag = defs.resources["scoretag"]
+    assert scoretag.profile == profile and scoretag.home == str(tmp_path)
+    assert scoretag.load().layout.home == tmp_path
 
 
 def test_module_exposes_one_definitions_for_the_active_profile():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+
+from orchestration.atomic import write_bytes
 
 
 @dataclass
@@ -26,18 +27,6 @@ class Written:
 
 def page_name(prefix: str, page: int, ext: str) -> str:
     return f"{prefix}-p{page:03d}.{ext}"
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write atomically (a hidden temporary file, then a rename), and not at all when the file
-    already holds these bytes, so watchers of the folder see each file appear once, whole."""
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
 
 
 def write_json(path: Path, payload) -> Path:

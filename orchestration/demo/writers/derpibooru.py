@@ -29,7 +29,7 @@ MIME = {
 }
 
 
-def wilson(up: int, down: int, z: float = 2.576) -> float:
+def wilson(up: int, down: int, z: float = 2.57583) -> float:
     """Philomena's `wilson_score`: the Wilson lower bound at 99% confidence."""
     n = up + down
     if n == 0:

@@ -1,28 +1,15 @@
-"""Benchmarks behind `scoretag bench`: each returns the figures it measured as a dict.
-
-Speed and memory targets are checked here, never by timed tests.
-"""
+"""`scoretag bench demo`: how long the demo data takes to build."""
 
 from __future__ import annotations
 
 import os
-import resource
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from orchestration.benchmarks.memory import peak_rss_mb
 from orchestration.settings import DemoSettings
 from orchestration.storage import Layout
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process and of its finished children, in MB."""
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KB on Linux
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) * scale / 1e6
 
 
 def demo_build(seed: int = 0, workers: int | None = None) -> dict:
@@ -47,7 +34,3 @@ def demo_build(seed: int = 0, workers: int | None = None) -> dict:
         "images_per_s": round(result.images.height / seconds, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-
-
-BENCHES: dict[str, Callable[[], dict]] = {"demo": demo_build}
-"""Every benchmark with its default parameters, as `make bench` runs them."""

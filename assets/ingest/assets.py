@@ -1,0 +1,115 @@
+"""raw_posts: one dynamic partition per raw file dropped into `$SCORETAG_HOME/inbox/<site>/`."""
+
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+
+from assets.ingest.formats import ReadOptions, UnknownFormat
+from assets.ingest.paths import RawFile, signature
+from assets.ingest.reader import FileReport, QuarantineExceeded, ingest_file
+from assets.ingest.schema import POSTS
+from orchestration.plots import markdown_table
+from orchestration.resources import ScoretagResource
+
+raw_files = dg.DynamicPartitionsDefinition(name="raw_files")
+
+COLUMNS = dg.TableSchema(columns=[dg.TableColumn(n, str(t)) for n, t in POSTS.items()])
+
+
+class RawPostsConfig(dg.Config):
+    """One-off overrides of the profile's [ingest] settings for this run."""
+
+    quarantine_threshold: float | None = None
+    danbooru_rating_scheme: str | None = None
+
+
+def _report_metadata(report: FileReport, path) -> dict:
+    return {
+        "dagster/row_count": report.posts,
+        "format": report.format,
+        "quarantined": report.quarantined,
+        "quarantined_share": report.quarantined_share,
+        "skipped": report.skipped,
+        "duplicates": report.duplicates,
+        "quarantine_reasons": markdown_table(
+            [{"reason": r, "records": n} for r, n in report.reasons.most_common(10)]
+        ),
+        "skip_reasons": markdown_table(
+            [{"reason": r, "records": n} for r, n in _grouped(report.skip_reasons).items()]
+        ),
+        "file": dg.MetadataValue.path(str(path)),
+    }
+
+
+def _grouped(reasons: Counter) -> Counter:
+    """ "duplicate of 123" and "duplicate of 456" are one kind of reason."""
+    return Counter(
+        r.split(" of ")[0] if r.startswith("duplicate of") else r for r in reasons.elements()
+    )
+
+
+def _posts_metadata(path) -> dict:
+    frame = pl.read_parquet(path, columns=["post_id", "rating", "score", "created_at", "tags"])
+    ratings = frame["rating"].value_counts().sort("rating")
+    preview = frame.head(5).with_columns(tags=pl.col("tags").list.len()).to_dicts()
+    return {
+        "ratings": markdown_table(ratings.to_dicts()),
+        "preview": markdown_table(preview),
+        "posts_file": dg.MetadataValue.path(str(path)),
+    }
+
+
+@dg.asset(
+    partitions_def=raw_files,
+    group_name="ingest",
+    kinds={"polars", "parquet"},
+    owners=["team:curation"],
+    code_version="1",
+    metadata={"dagster/column_schema": COLUMNS},
+)
+def raw_posts(
+    context: dg.AssetExecutionContext, config: RawPostsConfig, scoretag: ScoretagResource
+) -> dg.MaterializeResult:
+    """Every record of one raw file (partition `<site>/<file name>`) in the common schema.
+
+    Records that cannot be read go to the file's quarantine table with a reason; stubs that
+    are not posts go to its skipped table. A file whose quarantined share passes the threshold
+    loads nothing.
+    """
+    profile = scoretag.load()
+    settings = profile.settings.ingest
+    raw = RawFile.from_key(context.partition_key)
+    path = raw.path(profile.layout)
+    if not path.is_file():
+        raise dg.Failure(
+            f"raw file {path} is gone: it was removed from the inbox after its partition was added"
+        )
+    options = ReadOptions(
+        batch_rows=settings.batch_rows,
+        danbooru_rating_scheme=config.danbooru_rating_scheme or settings.danbooru_rating_scheme,
+    )
+    threshold = (
+        config.quarantine_threshold
+        if config.quarantine_threshold is not None
+        else settings.quarantine_threshold
+    )
+    outputs = [raw.output(profile.layout, t) for t in ("posts", "quarantine", "skipped")]
+    try:
+        report = ingest_file(
+            path, *outputs, site=raw.site, options=options, threshold=threshold, source_file=raw.key
+        )
+    except (QuarantineExceeded, UnknownFormat) as e:
+        raise dg.Failure(
+            description=str(e),
+            metadata={"file": dg.MetadataValue.path(str(path))},
+            allow_retries=False,
+        ) from None
+    context.log.info(
+        f"{raw.key}: {report.posts} posts, {report.quarantined} quarantined, "
+        f"{report.skipped} skipped ({report.format})"
+    )
+    return dg.MaterializeResult(
+        metadata={**_report_metadata(report, path), **_posts_metadata(outputs[0])},
+        data_version=dg.DataVersion(signature(path)),
+    )

@@ -1,0 +1,77 @@
+"""Where raw_posts keeps each ingested file's rows, and how a file is named as a partition."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.storage import SITES, Layout
+
+STAGE = "raw_posts"
+# e621's tag table is read beside its posts export, never ingested as posts itself.
+COMPANION = re.compile(r"^tags-.*\.csv(\.gz)?$")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One raw file in the inbox, known to Dagster as the partition `<site>/<name>`."""
+
+    site: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.site}/{self.name}"
+
+    @classmethod
+    def from_key(cls, key: str) -> RawFile:
+        site, _, name = key.partition("/")
+        if site not in SITES or not name or "/" in name or name.startswith("."):
+            raise ValueError(
+                f"not a raw file partition: {key!r} (expected <site>/<file name>, "
+                f"site one of {', '.join(SITES)})"
+            )
+        return cls(site, name)
+
+    def path(self, layout: Layout) -> Path:
+        return layout.site_inbox(self.site) / self.name
+
+    def output(self, layout: Layout, table: str) -> Path:
+        """`table` is posts, quarantine or skipped."""
+        return layout.stage_dir(STAGE) / table / self.site / f"{self.name}.parquet"
+
+
+def is_ingestible(path: Path) -> bool:
+    """A file the inbox sensor should turn into a partition."""
+    return (
+        path.is_file()
+        and not path.name.startswith(".")
+        and not path.name.endswith(".tmp")
+        and not COMPANION.match(path.name)
+    )
+
+
+def signature(path: Path) -> str:
+    """Cheap identity of a file's content: size and modification time."""
+    stat = path.stat()
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def inbox_files(layout: Layout) -> list[RawFile]:
+    return [
+        RawFile(site, path.name)
+        for site in SITES
+        if layout.site_inbox(site).is_dir()
+        for path in sorted(layout.site_inbox(site).iterdir())
+        if is_ingestible(path)
+    ]
+
+
+def table_files(layout: Layout, table: str = "posts") -> list[Path]:
+    """One table (posts, quarantine or skipped) of every raw file ingested so far."""
+    return sorted((layout.stage_dir(STAGE) / table).glob("*/*.parquet"))
+
+
+def posts_files(layout: Layout) -> list[Path]:
+    return table_files(layout, "posts")

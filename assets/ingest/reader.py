@@ -1,0 +1,163 @@
+"""Ingest one raw file: detect its format, read it in batches, type every record, and write
+the posts, the quarantined records and the skipped ones to parquet.
+
+Memory stays flat whatever the file's size: batches are typed and written one at a time.
+A file whose quarantined share passes the threshold is refused as a whole: its posts never
+become visible, its quarantine rows do (so the user can see why).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets.ingest.coerce import coerce
+from assets.ingest.formats import Format, RawBatch, ReadOptions, detect
+from assets.ingest.schema import POSTS, QUARANTINE, SKIPPED, conform
+from orchestration.atomic import ParquetSink, atomic_path
+
+
+class QuarantineExceeded(ValueError):
+    """Too large a share of a file could not be read: nothing of it is loaded."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    posts: pl.DataFrame
+    quarantine: pl.DataFrame
+    skipped: pl.DataFrame
+
+
+@dataclass
+class FileReport:
+    """What ingesting one file found."""
+
+    source_file: str
+    site: str
+    format: str
+    posts: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    duplicates: int = 0  # records of a post the same file holds again, newer
+    reasons: Counter = field(default_factory=Counter)
+    skip_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def records(self) -> int:
+        return self.posts + self.duplicates + self.quarantined
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.quarantined / self.records if self.records else 0.0
+
+    def top_reasons(self, n: int = 3) -> str:
+        return "; ".join(f"{reason} ({count})" for reason, count in self.reasons.most_common(n))
+
+
+def _stamp(frame: pl.DataFrame, site: str, source_file: str, ingested_at: datetime):
+    return frame.with_columns(
+        site=pl.lit(site),
+        source_file=pl.lit(source_file),
+        ingested_at=pl.lit(ingested_at, dtype=POSTS["ingested_at"]),
+    )
+
+
+def type_batch(raw: RawBatch, site: str, source_file: str, ingested_at: datetime) -> Batch:
+    """One raw batch in the common schema, with its quarantined and skipped records."""
+    good, bad = coerce(raw.raw) if raw.raw.height else (pl.DataFrame(), raw.rejected.clear())
+    quarantine = pl.concat([raw.rejected, bad.select(raw.rejected.columns)])
+    return Batch(
+        posts=conform(_stamp(good, site, source_file, ingested_at), POSTS),
+        quarantine=conform(_stamp(quarantine, site, source_file, ingested_at), QUARANTINE),
+        skipped=conform(_stamp(raw.skipped, site, source_file, ingested_at), SKIPPED),
+    )
+
+
+def read_file(
+    path: Path, fmt: Format, options: ReadOptions, source_file: str, ingested_at: datetime
+) -> Iterator[Batch]:
+    for raw in fmt.read(path, options):
+        yield type_batch(raw, fmt.site, source_file, ingested_at)
+
+
+def keep_newest(sources: list[Path], out: Path) -> None:
+    """Write one row per (site, post) of `sources` to `out`: the newest record, by
+    updated_at, then ingestion time, then position in its file. DuckDB does it, spilling to
+    disk rather than holding every row in memory."""
+    files = ", ".join(_quoted(p) for p in sources)
+    with atomic_path(out) as tmp:
+        duckdb.sql(
+            f"COPY (SELECT * FROM read_parquet([{files}]) QUALIFY row_number() OVER ("
+            "PARTITION BY site, post_id ORDER BY updated_at DESC NULLS LAST, "
+            "ingested_at DESC, record DESC) = 1) "
+            f"TO {_quoted(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _dedupe(path: Path, report: FileReport) -> None:
+    """Keep one row per post when a file repeats one (checked on the ids alone first)."""
+    ids = pl.scan_parquet(path).select(pl.len(), pl.col("post_id").n_unique()).collect()
+    total, unique = ids.row(0)
+    if total != unique:
+        report.duplicates, report.posts = total - unique, unique
+        keep_newest([path], path)
+
+
+def ingest_file(
+    path: Path,
+    posts_out: Path,
+    quarantine_out: Path,
+    skipped_out: Path,
+    *,
+    site: str = "auto",
+    options: ReadOptions | None = None,
+    threshold: float = 0.01,
+    source_file: str | None = None,
+    ingested_at: datetime | None = None,
+) -> FileReport:
+    """Read one raw file into three parquet files; raise QuarantineExceeded past `threshold`."""
+    options = options or ReadOptions()
+    fmt = detect(path, site)
+    report = FileReport(source_file or path.name, fmt.site, fmt.name)
+    stamp = ingested_at or datetime.now(UTC)
+    sinks = [
+        ParquetSink(posts_out, POSTS),
+        ParquetSink(quarantine_out, QUARANTINE),
+        ParquetSink(skipped_out, SKIPPED),
+    ]
+    posts, quarantine, skipped = sinks
+    try:
+        for batch in read_file(path, fmt, options, report.source_file, stamp):
+            posts.write(batch.posts)
+            quarantine.write(batch.quarantine)
+            skipped.write(batch.skipped)
+            report.reasons.update(batch.quarantine["reason"].to_list())
+            report.skip_reasons.update(batch.skipped["reason"].to_list())
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    report.posts, report.quarantined, report.skipped = posts.rows, quarantine.rows, skipped.rows
+    quarantine.commit()  # visible even when the file is refused: they say why
+    skipped.commit()
+    if report.quarantined_share > threshold:
+        posts.abort()
+        raise QuarantineExceeded(
+            f"{path}: {report.quarantined} of {report.records} records "
+            f"({report.quarantined_share:.1%}) could not be read, more than the "
+            f"{threshold:.1%} allowed; nothing from this file was loaded. "
+            f"Top reasons: {report.top_reasons()}"
+        )
+    posts.commit()
+    _dedupe(posts_out, report)
+    return report

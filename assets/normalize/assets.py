@@ -1,0 +1,103 @@
+"""normalized_scores: one row per current post with its per-site, per-cohort norm_score."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.ingest.assets import raw_posts
+from assets.ingest.paths import posts_files
+from assets.normalize.normalize import SCHEMA, normalize_files
+from orchestration.atomic import write_parquet
+from orchestration.plots import histogram_png, markdown_image, markdown_table
+from orchestration.resources import ScoretagResource
+from orchestration.settings import NormalizeSettings
+from orchestration.storage import Layout
+
+STAGE = "normalized_scores"
+
+
+def output_path(layout: Layout) -> Path:
+    return layout.stage_dir(STAGE) / "normalized_scores.parquet"
+
+
+def formula(settings: NormalizeSettings) -> str:
+    return (
+        "popularity = weighted mean of percentiles within the cohort of: Wilson lower bound of "
+        f"up/(up+down) (z = {settings.wilson_z}, weight {settings.weight_wilson}), favorites "
+        f"(weight {settings.weight_favorites}), net score (weight {settings.weight_score}); "
+        "components a site lacks are left out (Gelbooru: score only).\n\n"
+        "norm_score = mid-rank percentile of popularity within (site, rating, upload period "
+        f"{settings.period}), against the cohort's posts that are live and at least "
+        f"{settings.maturity_days} days old when their file was taken; periods with fewer than "
+        f"{settings.min_cohort_size} such posts are pooled per (site, rating). Younger and "
+        "deleted posts are placed against that reference and marked provisional."
+    )
+
+
+def _summary(frame: pl.DataFrame) -> dict:
+    reference = frame.filter(pl.col("in_reference"))
+    deciles = [
+        {"decile": f"p{q * 10:.0f}", "norm_score": frame["norm_score"].quantile(q)}
+        for q in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    ]
+    per_site = (
+        frame.group_by("site")
+        .agg(
+            posts=pl.len(),
+            provisional=pl.col("provisional").sum(),
+            images=pl.col("image_key").n_unique(),
+        )
+        .sort("site")
+    )
+    by_site = {
+        site: reference.filter(pl.col("site") == site)["norm_score"].to_list()
+        for site in sorted(set(reference["site"]))
+    }
+    plot = histogram_png(
+        by_site, "norm_score of mature posts, per site", "norm_score", bins=10, value_range=(0, 1)
+    )
+    return {
+        "dagster/row_count": frame.height,
+        "provisional": int(frame["provisional"].sum()),
+        "images": frame["image_key"].n_unique(),
+        "shared_images": frame.group_by("image_key").len().filter(pl.col("len") > 1).height,
+        "cohorts": frame.select("site", "rating", "cohort").n_unique(),
+        "norm_score_deciles": markdown_table(deciles),
+        "per_site": markdown_table(per_site.to_dicts()),
+        "norm_score_distribution": markdown_image(plot, "norm_score histogram"),
+    }
+
+
+@dg.asset(
+    deps=[raw_posts],
+    group_name="ingest",
+    kinds={"polars", "parquet"},
+    owners=["team:curation"],
+    code_version="1",
+    metadata={
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(n, str(t)) for n, t in SCHEMA.items()]
+        )
+    },
+)
+def normalized_scores(
+    context: dg.AssetExecutionContext, scoretag: ScoretagResource
+) -> dg.MaterializeResult:
+    """Booru popularity made comparable: per post, the percentile of its popularity among
+    mature posts of the same site, rating and upload period (norm_score in [0, 1]), its
+    image_key (the same file on several sites) and which post is the image's canonical one."""
+    profile = scoretag.load()
+    settings = profile.settings.normalize
+    files = posts_files(profile.layout)
+    frame = normalize_files(files, settings)
+    path = write_parquet(frame, output_path(profile.layout))
+    context.log.info(f"normalized {frame.height} posts from {len(files)} raw files")
+    return dg.MaterializeResult(
+        metadata={
+            **_summary(frame),
+            "formula": dg.MetadataValue.md(formula(settings)),
+            "raw_files": len(files),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )

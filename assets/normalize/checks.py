@@ -1,0 +1,105 @@
+"""Data-quality checks of normalized_scores."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets.normalize.assets import normalized_scores, output_path
+from orchestration import quality
+from orchestration.plots import markdown_table
+from orchestration.resources import ScoretagResource
+
+UNIFORM_MIN_POSTS = 100
+UNIFORM_WARN, UNIFORM_FAIL = 0.10, 0.20  # Kolmogorov-Smirnov distance to uniform
+
+
+def uniformity(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per mature (site, rating) cohort of at least UNIFORM_MIN_POSTS reference posts: the
+    Kolmogorov-Smirnov distance between its norm_scores and the uniform distribution."""
+    rows = []
+    reference = frame.filter(pl.col("in_reference"))
+    for (site, rating), group in reference.group_by("site", "rating"):
+        scores = np.sort(group["norm_score"].to_numpy())
+        n = len(scores)
+        if n < UNIFORM_MIN_POSTS:
+            continue
+        ecdf_hi = np.arange(1, n + 1) / n
+        ks = float(max(np.max(ecdf_hi - scores), np.max(scores - (ecdf_hi - 1 / n))))
+        rows.append({"site": site, "rating": rating, "posts": n, "ks": ks})
+    schema = {"site": pl.String, "rating": pl.String, "posts": pl.Int64, "ks": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("site", "rating")
+
+
+@dg.asset_check(asset=normalized_scores, blocking=True)
+def normalized_scores_suite(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """GX suite: norm_score and popularity in [0, 1] and present; one row per post; every
+    post has an image_key, and every image exactly one canonical post."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    scores = pl.scan_parquet(output_path(scoretag.layout))
+    table = scores.select(
+        duplicate_posts=pl.len() - pl.struct("site", "post_id").n_unique(),
+        images_without_one_canonical=(
+            pl.col("is_canonical").cast(pl.Int64).sum().over("image_key") != 1
+        ).sum(),
+    ).collect()
+    rows = quality.sample(scores.select("norm_score", "popularity", "image_key", "rating"))
+    outcomes = [
+        quality.validate(
+            rows,
+            [
+                e.ExpectColumnValuesToNotBeNull(column="norm_score"),
+                e.ExpectColumnValuesToBeBetween(column="norm_score", min_value=0, max_value=1),
+                e.ExpectColumnValuesToBeBetween(column="popularity", min_value=0, max_value=1),
+                e.ExpectColumnValuesToNotBeNull(column="image_key"),
+            ],
+            "rows",
+        ),
+        quality.validate(
+            table,
+            [
+                e.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=0)
+                for c in table.columns
+            ],
+            "table",
+        ),
+    ]
+    return quality.check_result(outcomes)
+
+
+@dg.asset_check(asset=normalized_scores, blocking=True)
+def norm_score_uniform(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """Within each mature (site, rating) cohort of 100+ posts, norm_score is roughly uniform
+    (a percentile should be): warns when the KS distance passes 0.10, fails past 0.20."""
+    import great_expectations as gx
+
+    stats = uniformity(pl.read_parquet(output_path(scoretag.layout)))
+    worst = float(stats["ks"].max()) if stats.height else 0.0
+    outcome = (
+        quality.validate(
+            stats,
+            [
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column="ks", min_value=0, max_value=UNIFORM_WARN
+                )
+            ],
+            "uniform",
+        )
+        if stats.height
+        else None
+    )
+    severity = dg.AssetCheckSeverity.ERROR if worst > UNIFORM_FAIL else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        passed=outcome is None or outcome.success,
+        severity=severity,
+        description=(
+            f"{stats.height} cohorts tested; worst KS distance {worst:.3f} "
+            f"(warn > {UNIFORM_WARN}, fail > {UNIFORM_FAIL})"
+        ),
+        metadata={
+            "cohorts": markdown_table(stats.to_dicts()),
+            "worst_ks": worst,
+            "cohorts_tested": stats.height,
+        },
+    )

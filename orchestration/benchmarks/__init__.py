@@ -1,0 +1,16 @@
+"""Benchmarks behind `scoretag bench`: each returns the figures it measured as a dict.
+
+Speed and memory targets are checked here, never by timed tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from orchestration.benchmarks import demo, ingest
+
+BENCHES: dict[str, Callable[[], dict]] = {
+    "demo": demo.demo_build,
+    "ingest": ingest.ingest_bench,
+}
+"""Every benchmark with its default parameters, as `make bench` runs them."""

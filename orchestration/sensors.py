@@ -1,0 +1,49 @@
+"""Sensors: the inbox sensor turns each raw file dropped into `inbox/<site>/` into a raw_posts
+partition and requests its ingestion."""
+
+import json
+import time
+
+import dagster as dg
+
+from assets.ingest.assets import raw_files
+from assets.ingest.paths import inbox_files, signature
+from orchestration.jobs import ingest_job
+from orchestration.resources import ScoretagResource
+
+SETTLE_SECONDS = 30
+"""A file modified more recently than this may still be being copied: wait for it."""
+
+
+@dg.sensor(
+    job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def inbox_sensor(
+    context: dg.SensorEvaluationContext, scoretag: ScoretagResource
+) -> dg.SensorResult:
+    """New or changed files in $SCORETAG_HOME/inbox/<site>/ become raw_posts partitions."""
+    layout = scoretag.layout
+    seen: dict[str, str] = json.loads(context.cursor or "{}")
+    known = set(context.instance.get_dynamic_partitions(raw_files.name))
+    settled_before = time.time() - SETTLE_SECONDS
+    requests, added = [], []
+    for raw in inbox_files(layout):
+        path = raw.path(layout)
+        if path.stat().st_mtime > settled_before:
+            continue
+        mark = signature(path)
+        if seen.get(raw.key) == mark:
+            continue
+        if raw.key not in known:
+            added.append(raw.key)
+        requests.append(dg.RunRequest(partition_key=raw.key, run_key=f"{raw.key}@{mark}"))
+        seen[raw.key] = mark
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[raw_files.build_add_request(added)] if added else [],
+        cursor=json.dumps(seen, sort_keys=True),
+    )
+
+
+def sensor_defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[inbox_sensor])
