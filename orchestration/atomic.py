@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,35 +46,66 @@ def write_bytes(path: Path, data: bytes) -> Path:
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        frame.write_parquet(tmp, statistics=False)
+        frame.write_parquet(tmp, compression="lz4", statistics=False)
     return path
 
 
 class ParquetSink:
-    """Append polars batches to one parquet file that becomes visible only on `commit()`."""
+    """Append polars batches to one parquet file that becomes visible only on `commit()`.
 
-    def __init__(self, path: Path, schema: dict[str, pl.DataType], compression: str = "zstd"):
+    Batches go to Arrow without a copy (string views kept) and are encoded on a writer
+    thread (pyarrow releases the GIL), so writing one batch overlaps reading the next.
+    """
+
+    def __init__(self, path: Path, schema: dict[str, pl.DataType], compression: str = "lz4"):
         self.path = path
         self.rows = 0
-        self._arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
         self._schema = schema
+        self._arrow_schema = self._arrow(pl.DataFrame(schema=schema)).schema
         self._context = atomic_path(path)
         self._tmp = self._context.__enter__()
         self._writer = pq.ParquetWriter(self._tmp, self._arrow_schema, compression=compression)
+        self._pending: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="parquet-sink", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _arrow(frame: pl.DataFrame) -> pa.Table:
+        return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+    def _drain(self) -> None:
+        while (table := self._pending.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table)
+                except BaseException as error:  # raised in the caller's thread
+                    self._error = error
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def write(self, frame: pl.DataFrame) -> None:
+        self._raise()
         if frame.height:
-            table = frame.select(list(self._schema)).to_arrow().cast(self._arrow_schema)
-            self._writer.write_table(table)
+            table = self._arrow(frame.select(list(self._schema))).cast(self._arrow_schema)
+            self._pending.put(table)
             self.rows += frame.height
 
-    def commit(self) -> Path:
+    def _finish(self) -> None:
+        self._pending.put(None)
+        self._thread.join()
         self._writer.close()
+
+    def commit(self) -> Path:
+        self._finish()
+        self._raise()
         self._context.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
-        self._writer.close()
+        self._finish()
         self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self) -> ParquetSink:

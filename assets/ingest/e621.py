@@ -199,14 +199,34 @@ def _columns(header: list[str]) -> dict[str, str]:
     }
 
 
+# Flags and timestamps are parsed by DuckDB, in parallel, while it scans (numbers are
+# cheaper for polars than for a DuckDB regular expression that keeps '1.5' out). For each,
+# the text of values it could not parse rides along as `_raw_<name>`, so that coerce can
+# tell a missing value from an unreadable one (and say which value it was).
+PARSED_BY_DUCKDB = {
+    **dict.fromkeys(
+        ("is_deleted", "is_pending"), "CASE {t} WHEN 't' THEN true WHEN 'f' THEN false END"
+    ),
+    **dict.fromkeys(("created_at", "updated_at"), "TRY_CAST({t} AS TIMESTAMP)"),
+}
+
+
 def _select(header: list[str]) -> str:
+    """The export's columns under their common names: text, or parsed (see above)."""
     columns = _columns(header)
-    return ", ".join(
-        f"nullif({columns[common]}, '') AS {common}"
-        if common in columns
-        else f"NULL::VARCHAR AS {common}"
+    text = {
+        common: f"nullif({columns[common]}, '')" if common in columns else "NULL::VARCHAR"
         for common in EXPORT_COLUMNS.values()
-    )
+    }
+    parts = []
+    for common, value in text.items():
+        if common in PARSED_BY_DUCKDB:
+            parsed = PARSED_BY_DUCKDB[common].format(t=value)
+            parts.append(f"{parsed} AS {common}")
+            parts.append(f"CASE WHEN ({parsed}) IS NULL THEN {value} END AS _raw_{common}")
+        else:
+            parts.append(f"{value} AS {common}")
+    return ", ".join(parts)
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -219,27 +239,11 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _reject_rows(con: duckdb.DuckDBPyConnection, scan: str, header: list[str]) -> np.ndarray:
-    """Scan the file once, cheaply, to learn which data rows DuckDB rejects, so that the rows
-    it keeps can be numbered as they stream by. The scan reads the columns the real one reads:
-    DuckDB checks the text (UTF-8) of those only."""
-    read = ", ".join(f"count({column})" for column in _columns(header).values())
-    con.execute(f"SELECT {read} FROM {scan}").fetchall()
+def _kept_before(con: duckdb.DuckDBPyConnection) -> pl.Series:
+    """For each row DuckDB rejected, how many rows it kept before it (sorted)."""
     lines = con.execute("SELECT DISTINCT line FROM reject_errors ORDER BY line").fetchnumpy()
-    return lines["line"].astype(np.int64) - 1  # DuckDB counts the header as line 1
-
-
-def _check_same_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Both scans must have rejected the same rows, or the record numbers would be wrong."""
-    differing = con.execute(
-        "SELECT count(*) FROM (SELECT line FROM reject_errors GROUP BY line "
-        "HAVING count(DISTINCT scan_id) <> 2)"
-    ).fetchone()
-    if differing and differing[0]:
-        raise RuntimeError(
-            f"{path}: DuckDB rejected other rows on its second scan "
-            f"({differing[0]} differ); the rows could not be numbered"
-        )
+    rows = lines["line"].astype(np.int64) - 1  # DuckDB counts the header as line 1
+    return pl.Series(rows - 1 - np.arange(len(rows)), dtype=pl.Int64)
 
 
 def _rejected(con: duckdb.DuckDBPyConnection, rows: int) -> Iterator[RawBatch]:
@@ -322,23 +326,15 @@ def _category_lists(tags: pl.Series, names: pl.Enum, slots: np.ndarray) -> list[
 # --- reading the export ----------------------------------------------------------------------
 
 
-def _records(first: int, height: int, kept_before: pl.Series) -> pl.Series:
-    """Data row numbers (from 1) of the kept rows first..first+height-1 (counted among kept
-    rows only); kept_before[i] is how many kept rows precede the i-th rejected one."""
-    kept = pl.int_range(first, first + height, dtype=pl.Int64, eager=True)
-    return (kept + kept_before.search_sorted(kept, side="left").cast(pl.Int64)).alias("record")
-
-
 def _mapped(
-    frame: pl.DataFrame,
-    first: int,
-    kept_before: pl.Series,
-    categories: tuple[pl.Enum, np.ndarray] | None,
+    frame: pl.DataFrame, first: int, categories: tuple[pl.Enum, np.ndarray] | None
 ) -> RawBatch:
-    # e621 writes tag_string normalised (single spaces), so a plain split is exact.
+    # Records are numbered among the rows DuckDB keeps; if it rejects some, the reader
+    # renumbers them afterwards (see RawBatch.renumber).
     frame = map_ratings(
         frame.with_columns(
-            _records(first, frame.height, kept_before),
+            record=pl.int_range(first, first + frame.height, dtype=pl.Int64),
+            # e621 writes tag_string normalised (single spaces), so a plain split is exact.
             tags=pl.col("tags").str.split(" ").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
     )
@@ -350,21 +346,20 @@ def _mapped(
 def _export_batches(path: Path, options: ReadOptions) -> Iterator[RawBatch]:
     header, table = _header(head(path)), tags_table(path.parent)
     with _connect() as con:
-        scan = _scan(path, header)
+        categories = _categories(con, table) if table else None
+        query = f"SELECT {_select(header)} FROM {_scan(path, header)}"
+        first = 1
         try:
-            rejects = _reject_rows(con, scan, header)
+            for batch in con.execute(query).to_arrow_reader(options.batch_rows):
+                yield _mapped(pl.from_arrow(batch), first, categories)
+                first += batch.num_rows
         except duckdb.Error as error:  # DuckDB cannot parse the file at all
             yield _unreadable_file(error)
             return
-        kept_before = pl.Series(rejects - 1 - np.arange(len(rejects)), dtype=pl.Int64)
-        yield from _rejected(con, options.batch_rows)
-        categories = _categories(con, table) if table else None
-        query = f"SELECT {_select(header)} FROM {scan}"
-        first = 1
-        for batch in con.execute(query).to_arrow_reader(options.batch_rows):
-            yield _mapped(pl.from_arrow(batch), first, kept_before, categories)
-            first += batch.num_rows
-        _check_same_rejects(con, path)
+        kept_before = _kept_before(con)
+        if len(kept_before):
+            yield RawBatch(raw=pl.DataFrame(), renumber=kept_before)
+            yield from _rejected(con, options.batch_rows)
 
 
 def _prefetched(items: Iterator[RawBatch], depth: int = 1) -> Iterator[RawBatch]:

@@ -37,6 +37,11 @@ class RawBatch:
     raw: pl.DataFrame
     rejected: pl.DataFrame = field(default_factory=lambda: rejected_frame([]))
     skipped: pl.DataFrame = field(default_factory=lambda: skipped_frame([]))
+    renumber: pl.Series | None = None
+    """Set by an adapter that numbered its records before it knew which ones its parser
+    would reject (a big CSV read in one pass): for each rejected record, how many records were
+    kept before it. Records the file yielded so far are renumbered with it; records yielded
+    after it already carry their true numbers."""
 
 
 @dataclass(frozen=True)

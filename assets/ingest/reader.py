@@ -32,6 +32,7 @@ class Batch:
     posts: pl.DataFrame
     quarantine: pl.DataFrame
     skipped: pl.DataFrame
+    renumber: pl.Series | None = None  # see RawBatch.renumber
 
 
 @dataclass
@@ -76,6 +77,7 @@ def type_batch(raw: RawBatch, site: str, source_file: str, ingested_at: datetime
         posts=conform(_stamp(good, site, source_file, ingested_at), POSTS),
         quarantine=conform(_stamp(quarantine, site, source_file, ingested_at), QUARANTINE),
         skipped=conform(_stamp(raw.skipped, site, source_file, ingested_at), SKIPPED),
+        renumber=raw.renumber,
     )
 
 
@@ -102,6 +104,17 @@ def keep_newest(sources: list[Path], out: Path) -> None:
 
 def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def renumber(path: Path, kept_before: pl.Series, first_rows: int | None = None) -> None:
+    """Give the records of `path` (its first `first_rows`, or all) their place in the file
+    now that the rejected ones are known; streamed, so a big file is not held in memory."""
+    record = pl.col("record")
+    moved = record + pl.lit(kept_before).search_sorted(record, side="left").cast(pl.Int64)
+    if first_rows is not None:
+        moved = pl.when(pl.int_range(pl.len()) < first_rows).then(moved).otherwise(record)
+    with atomic_path(path) as tmp:
+        pl.scan_parquet(path).with_columns(record=moved).sink_parquet(tmp, compression="lz4")
 
 
 def _dedupe(path: Path, report: FileReport) -> None:
@@ -136,8 +149,11 @@ def ingest_file(
         ParquetSink(skipped_out, SKIPPED),
     ]
     posts, quarantine, skipped = sinks
+    kept_before, quarantined_before = None, 0
     try:
         for batch in read_file(path, fmt, options, report.source_file, stamp):
+            if batch.renumber is not None:
+                kept_before, quarantined_before = batch.renumber, quarantine.rows
             posts.write(batch.posts)
             quarantine.write(batch.quarantine)
             skipped.write(batch.skipped)
@@ -150,6 +166,8 @@ def ingest_file(
     report.posts, report.quarantined, report.skipped = posts.rows, quarantine.rows, skipped.rows
     quarantine.commit()  # visible even when the file is refused: they say why
     skipped.commit()
+    if kept_before is not None:
+        renumber(quarantine_out, kept_before, quarantined_before)
     if report.quarantined_share > threshold:
         posts.abort()
         raise QuarantineExceeded(
@@ -159,5 +177,7 @@ def ingest_file(
             f"Top reasons: {report.top_reasons()}"
         )
     posts.commit()
+    if kept_before is not None:
+        renumber(posts_out, kept_before)
     _dedupe(posts_out, report)
     return report

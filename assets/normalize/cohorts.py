@@ -23,7 +23,7 @@ def snapshots(files: pl.LazyFrame) -> pl.LazyFrame:
     return files.group_by("source_file").agg(snapshot_at=stamp.max())
 
 
-def maturity(frame: pl.LazyFrame, maturity_days: int) -> pl.LazyFrame:
+def maturity(frame: pl.DataFrame, maturity_days: int) -> pl.DataFrame:
     age = (pl.col("snapshot_at") - pl.col("created_at")).dt.total_microseconds() / DAY_US
     return frame.with_columns(age_days=age).with_columns(
         immature=pl.col("age_days") < maturity_days,
@@ -31,10 +31,10 @@ def maturity(frame: pl.LazyFrame, maturity_days: int) -> pl.LazyFrame:
     )
 
 
-def assign(frame: pl.LazyFrame, period: str, min_size: int) -> pl.LazyFrame:
+def assign(frame: pl.DataFrame, period: str, min_size: int) -> pl.DataFrame:
     """Add `period` (its start date, as text) and `cohort` (the period, or "pooled")."""
     frame = frame.with_columns(
-        period=pl.col("created_at").dt.truncate(period).dt.strftime("%Y-%m-%d")
+        period=pl.col("created_at").dt.truncate(period).cast(pl.Date).cast(pl.String)
     )
     sizes = pl.col("in_reference").cast(pl.Int64).sum().over("site", "rating", "period")
     return frame.with_columns(

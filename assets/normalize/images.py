@@ -15,22 +15,49 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from assets.ingest.current import repeated
 
-def image_key() -> pl.Expr:
+
+def _fallback_key() -> pl.Expr:
     return pl.coalesce(
-        pl.col("md5"),
         pl.lit("sha512:") + pl.col("sha512").str.slice(0, 32),
         pl.col("site") + pl.lit(":") + pl.col("post_id").cast(pl.String),
-    ).alias("image_key")
+    )
 
 
-def canonical(frame: pl.LazyFrame, site_priority: Sequence[str]) -> pl.LazyFrame:
-    priority = pl.col("site").replace_strict(
-        {site: rank for rank, site in enumerate(site_priority)},
-        default=len(site_priority),
-        return_dtype=pl.Int64,
+def with_image_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `image_key`. Most posts have an md5; the others' keys are built for them only."""
+    keyed = frame.with_columns(image_key=pl.col("md5"))
+    lacking = keyed["image_key"].is_null()
+    if not lacking.any():
+        return keyed
+    keys = keyed.filter(lacking).select(_fallback_key()).to_series()
+    return keyed.with_columns(keyed["image_key"].scatter(lacking.arg_true(), keys))
+
+
+def canonical(frame: pl.DataFrame, site_priority: Sequence[str]) -> pl.DataFrame:
+    """Add `is_canonical`. Most images have one post, which is canonical: only images with
+    several posts are ranked."""
+    # Hashes first (cheap); a collision only costs ranking a few posts more.
+    shared = pl.Series(repeated(frame["image_key"].hash().to_numpy()))
+    if not shared.any():
+        return frame.with_columns(is_canonical=pl.lit(True))
+    ranks = {site: rank for rank, site in enumerate(site_priority)}
+    ranked = (
+        frame.filter(shared)
+        .select(
+            "site",
+            "post_id",
+            "image_key",
+            "immature",
+            deleted=pl.col("is_deleted").fill_null(False),
+            priority=pl.col("site").replace_strict(
+                ranks, default=len(site_priority), return_dtype=pl.Int64
+            ),
+        )
+        .sort("image_key", "deleted", "immature", "priority", "post_id")
+        .select("site", "post_id", is_canonical=pl.col("image_key").is_first_distinct())
     )
-    order = pl.struct(
-        pl.col("is_deleted").fill_null(False), pl.col("immature"), priority, pl.col("post_id")
+    return frame.join(ranked, on=["site", "post_id"], how="left").with_columns(
+        is_canonical=pl.col("is_canonical").fill_null(True)
     )
-    return frame.with_columns(is_canonical=order.rank("ordinal").over("image_key") == 1)

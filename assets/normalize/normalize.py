@@ -14,7 +14,7 @@ import polars as pl
 
 from assets.ingest.current import current_posts
 from assets.normalize import cohorts, images
-from assets.normalize.percentile import mid_rank
+from assets.normalize.percentile import group_codes, mid_rank
 from assets.normalize.popularity import popularity
 from orchestration.settings import NormalizeSettings
 
@@ -56,8 +56,8 @@ SCHEMA: dict[str, pl.DataType] = {
 
 
 def normalize_posts(
-    posts: pl.LazyFrame, snapshots: pl.LazyFrame, settings: NormalizeSettings
-) -> pl.LazyFrame:
+    posts: pl.DataFrame, snapshots: pl.DataFrame, settings: NormalizeSettings
+) -> pl.DataFrame:
     """Every current post with its normalized score."""
     weights = {
         "wilson": settings.weight_wilson,
@@ -67,9 +67,10 @@ def normalize_posts(
     frame = posts.join(snapshots, on="source_file", how="left")
     frame = cohorts.maturity(frame, settings.maturity_days)
     frame = cohorts.assign(frame, settings.period, settings.min_cohort_size)
-    frame = popularity(frame, COHORT, "in_reference", settings.wilson_z, weights)
-    frame = mid_rank(frame, "popularity", COHORT, "in_reference", "norm_score")
-    frame = frame.with_columns(images.image_key(), provisional=~pl.col("in_reference"))
+    codes = group_codes(frame, COHORT)
+    frame = popularity(frame, codes, "in_reference", settings.wilson_z, weights)
+    frame = mid_rank(frame, "popularity", COHORT, "in_reference", "norm_score", codes)
+    frame = images.with_image_key(frame).with_columns(provisional=~pl.col("in_reference"))
     frame = images.canonical(frame, settings.site_priority)
     return frame.select([pl.col(c).cast(t) for c, t in SCHEMA.items()]).sort("site", "post_id")
 
@@ -79,5 +80,5 @@ def normalize_files(files: Sequence[Path], settings: NormalizeSettings) -> pl.Da
     if not files:
         return pl.DataFrame(schema=SCHEMA)
     posts = current_posts(files, INPUT)
-    stamps = cohorts.snapshots(pl.scan_parquet([str(f) for f in files]))
-    return normalize_posts(posts, stamps, settings).collect()
+    stamps = cohorts.snapshots(pl.scan_parquet([str(f) for f in files])).collect()
+    return normalize_posts(posts, stamps, settings)

@@ -9,11 +9,10 @@ A site without votes (Gelbooru) has only its score, so its popularity is that pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import numpy as np
 import polars as pl
 
-from assets.normalize.percentile import mid_rank
+from assets.normalize.percentile import column, percentiles
 
 
 def wilson_lower_bound(up: pl.Expr, down: pl.Expr, z: float) -> pl.Expr:
@@ -29,26 +28,24 @@ def wilson_lower_bound(up: pl.Expr, down: pl.Expr, z: float) -> pl.Expr:
 
 
 def popularity(
-    frame: pl.LazyFrame,
-    groups: Sequence[str],
+    frame: pl.DataFrame,
+    codes: np.ndarray,
     reference: str,
     z: float,
     weights: dict[str, float],
-) -> pl.LazyFrame:
-    """Add `wilson` and `popularity` (a percentile blend in [0, 1])."""
+) -> pl.DataFrame:
+    """Add `wilson` and `popularity` (a percentile blend in [0, 1]); `codes` are the rows'
+    cohorts (see percentile.group_codes)."""
     frame = frame.with_columns(
         wilson=wilson_lower_bound(pl.col("up_votes"), pl.col("down_votes"), z)
     )
-    parts = {
-        "wilson": weights["wilson"],
-        "favorites": weights["favorites"],
-        "score": weights["score"],
-    }
-    for column in parts:
-        frame = mid_rank(frame, column, groups, reference, f"_pct_{column}")
-    weighted = [pl.col(f"_pct_{c}").fill_null(0) * w for c, w in parts.items()]
-    present = [pl.col(f"_pct_{c}").is_not_null().cast(pl.Float64) * w for c, w in parts.items()]
-    total = pl.sum_horizontal(present)
-    return frame.with_columns(
-        popularity=pl.when(total > 0).then(pl.sum_horizontal(weighted) / total)
-    ).drop([f"_pct_{c}" for c in parts])
+    reference_rows = frame[reference].fill_null(False).to_numpy()
+    blend, present = np.zeros(frame.height), np.zeros(frame.height)
+    for name in ("wilson", "favorites", "score"):
+        pct = percentiles(codes, column(frame, name), reference_rows)
+        known = ~np.isnan(pct)
+        blend[known] += weights[name] * pct[known]
+        present[known] += weights[name]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(present > 0, blend / present, np.nan)
+    return frame.with_columns(pl.Series("popularity", value).fill_nan(None))

@@ -2,7 +2,8 @@
 plain `COPY (SELECT * FROM read_csv(...)) TO 'x.parquet'` over the same file: the cost of
 just reading every column and writing it back.
 
-Each phase runs in a fresh process, so its peak memory is its own.
+Each phase runs in a fresh process, as Dagster runs each asset step, so its time and peak
+memory are its own; `peak_rss_mb` is the larger of the two steps'.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ SOURCES = (
 def _chunk(rng: np.random.Generator, vocab: np.ndarray, first_id: int, n: int) -> pl.DataFrame:
     up = rng.poisson(40, n)
     down = rng.poisson(2, n)
-    md5 = pl.Series(np.frombuffer(rng.bytes(16 * n), dtype="S16")).bin.encode("hex")
+    digests = rng.bytes(16 * n)
+    md5 = [digests[i : i + 16].hex() for i in range(0, 16 * n, 16)]
     ids = np.arange(first_id, first_id + n)
 
     def flag(p: float) -> np.ndarray:
@@ -161,36 +163,39 @@ def write_e621_export(path: Path, posts: int, seed: int = 0) -> int:
     return path.stat().st_size
 
 
-def _pipeline(csv: Path, work: Path, results) -> None:
+def _ingest(csv: Path, work: Path, results) -> None:
     from assets.ingest.reader import ingest_file
-    from assets.normalize.normalize import normalize_files
     from orchestration.benchmarks.memory import peak_rss_mb
-    from orchestration.settings import NormalizeSettings
 
     started = time.perf_counter()
-    posts = work / "posts.parquet"
     report = ingest_file(
         csv,
-        posts,
+        work / "posts.parquet",
         work / "q.parquet",
         work / "s.parquet",
         site="e621",
         source_file=f"e621/{csv.name}",
     )
-    ingested = time.perf_counter()
-    normalized = normalize_files([posts], NormalizeSettings())
-    normalized.write_parquet(work / "normalized.parquet")
-    done = time.perf_counter()
     results.put(
         {
             "posts": report.posts,
             "quarantined": report.quarantined,
-            "ingest_seconds": ingested - started,
-            "normalize_seconds": done - ingested,
-            "seconds": done - started,
+            "seconds": time.perf_counter() - started,
             "peak_rss_mb": peak_rss_mb(),
         }
     )
+
+
+def _normalize(work: Path, results) -> None:
+    from assets.normalize.normalize import normalize_files
+    from orchestration.atomic import write_parquet
+    from orchestration.benchmarks.memory import peak_rss_mb
+    from orchestration.settings import NormalizeSettings
+
+    started = time.perf_counter()
+    frame = normalize_files([work / "posts.parquet"], NormalizeSettings())
+    write_parquet(frame, work / "normalized.parquet")
+    results.put({"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()})
 
 
 def _copy(csv: Path, work: Path, results) -> None:
@@ -219,8 +224,10 @@ def ingest_bench(posts: int = 2_000_000, seed: int = 0, workdir: Path | None = N
         csv = work / "posts-2026-11-01.csv"
         size = write_e621_export(csv, posts, seed)
         copy = _in_child(_copy, csv, work)
-        pipeline = _in_child(_pipeline, csv, work)
-    seconds = pipeline["seconds"]
+        # Each step in a fresh process, as Dagster's executor runs each asset.
+        ingest = _in_child(_ingest, csv, work)
+        normalize = _in_child(_normalize, work)
+    seconds = ingest["seconds"] + normalize["seconds"]
     return {
         "bench": "ingest",
         "posts": posts,
@@ -228,11 +235,11 @@ def ingest_bench(posts: int = 2_000_000, seed: int = 0, workdir: Path | None = N
         "cores": os.cpu_count(),
         "seconds": round(seconds, 2),
         "posts_per_s": round(posts / seconds),
-        "ingest_seconds": round(pipeline["ingest_seconds"], 2),
-        "normalize_seconds": round(pipeline["normalize_seconds"], 2),
+        "ingest_seconds": round(ingest["seconds"], 2),
+        "normalize_seconds": round(normalize["seconds"], 2),
         "duckdb_copy_seconds": round(copy["duckdb_copy_seconds"], 2),
         "ratio_to_copy": round(seconds / copy["duckdb_copy_seconds"], 2),
-        "peak_rss_mb": round(pipeline["peak_rss_mb"], 1),
-        "posts_loaded": pipeline["posts"],
-        "quarantined": pipeline["quarantined"],
+        "peak_rss_mb": round(max(ingest["peak_rss_mb"], normalize["peak_rss_mb"]), 1),
+        "posts_loaded": ingest["posts"],
+        "quarantined": ingest["quarantined"],
     }

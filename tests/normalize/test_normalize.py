@@ -66,10 +66,10 @@ def make_posts(
 
 
 def normalize(frame: pl.DataFrame, settings: NormalizeSettings = SETTINGS) -> pl.DataFrame:
-    snapshots = pl.LazyFrame({"source_file": frame["source_file"].unique()}).with_columns(
+    snapshots = pl.DataFrame({"source_file": frame["source_file"].unique()}).with_columns(
         snapshot_at=pl.lit(SNAPSHOT)
     )
-    return normalize_posts(frame.lazy(), snapshots, settings).collect()
+    return normalize_posts(frame, snapshots, settings)
 
 
 def ks_uniform(values: np.ndarray) -> float:
@@ -224,7 +224,5 @@ def test_newest_record_of_a_post_wins_across_files(tmp_path):
     )
     old.write_parquet(tmp_path / "old.parquet")
     new.write_parquet(tmp_path / "new.parquet")
-    current = current_posts(
-        [tmp_path / "old.parquet", tmp_path / "new.parquet"], ["score"]
-    ).collect()
+    current = current_posts([tmp_path / "old.parquet", tmp_path / "new.parquet"], ["score"])
     assert current.height == 10 and set(current["score"]) == {99}
