@@ -95,22 +95,17 @@ def print_normalized(profile: Profile) -> None:
     if not path.is_file():
         return
     frame = pl.read_parquet(path, columns=["site", "norm_score", "provisional"])
-    quantiles = (0.1, 0.25, 0.5, 0.75, 0.9)
+    sites = sorted(set(frame["site"]))
     table = Table(
-        "site",
-        "posts",
-        "provisional",
-        *(f"p{q * 100:.0f}" for q in quantiles),
-        title="normalized_scores: norm_score deciles per site",
-        title_justify="left",
+        "", *sites, title="normalized_scores: norm_score deciles per site", title_justify="left"
     )
-    for (site,), group in sorted(frame.group_by("site")):
-        scores = group["norm_score"]
+    groups = {site: frame.filter(pl.col("site") == site) for site in sites}
+    table.add_row("posts", *(f"{g.height:,}" for g in groups.values()))
+    table.add_row("provisional", *(f"{g['provisional'].sum():,}" for g in groups.values()))
+    for decile in range(1, 10):
         table.add_row(
-            site,
-            f"{group.height:,}",
-            f"{group['provisional'].sum():,}",
-            *(f"{scores.quantile(q):.2f}" for q in quantiles),
+            f"p{decile * 10}",
+            *(f"{g['norm_score'].quantile(decile / 10):.2f}" for g in groups.values()),
         )
     console.print(table)
 

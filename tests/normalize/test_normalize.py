@@ -226,3 +226,17 @@ def test_newest_record_of_a_post_wins_across_files(tmp_path):
     new.write_parquet(tmp_path / "new.parquet")
     current = current_posts([tmp_path / "old.parquet", tmp_path / "new.parquet"], ["score"])
     assert current.height == 10 and set(current["score"]) == {99}
+
+
+def test_uniformity_tells_ties_from_wrong_percentiles():
+    from assets.normalize.checks import uniformity
+
+    rng = np.random.default_rng(11)
+    tied = make_posts(rng, 2000, site="gelbooru", votes=False, years=(2020, 2021))
+    tied = tied.with_columns(score=pl.when(pl.col("post_id") % 4 == 0).then(0).otherwise("score"))
+    stats = uniformity(normalize(tied))
+    (row,) = stats.to_dicts()
+    assert row["largest_tie"] >= 0.25 and row["ks"] > 0.1  # ties alone
+    assert row["ks_beyond_ties"] < 0.03
+    skewed = normalize(tied).with_columns(norm_score=pl.col("norm_score") ** 3)
+    assert uniformity(skewed)["ks_beyond_ties"][0] > 0.2
