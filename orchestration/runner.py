@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.ingest.paths import RawFile, inbox_files, signature
-from orchestration.jobs import INGEST_JOB, MAIN_JOB, RAW_POSTS
+from assets.ingest.paths import RawFile
+from orchestration.inbox import register, stale_files
+from orchestration.jobs import INGEST_JOB, MAIN_JOB
 from orchestration.profile import Profile, activate, set_pool_limits
 
-RAW_FILES = "raw_files"
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -74,23 +74,6 @@ def collect(instance: dg.DagsterInstance, run_ids: list[str], outcome: RunOutcom
     return outcome
 
 
-def _ingested_version(instance: dg.DagsterInstance, key: str) -> str | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RAW_POSTS, asset_partitions=[key]), limit=1
-    ).records
-    if not records:
-        return None
-    return records[0].asset_materialization.tags.get("dagster/data_version")
-
-
-def stale_raw_files(instance: dg.DagsterInstance, profile: Profile) -> list[RawFile]:
-    """Inbox files never ingested, or changed since they were."""
-    files = inbox_files(profile.layout)
-    return [
-        f for f in files if _ingested_version(instance, f.key) != signature(f.path(profile.layout))
-    ]
-
-
 def _ingest(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
@@ -98,10 +81,7 @@ def _ingest(
     outcome: RunOutcome,
     on_step: Callable[[str], None],
 ) -> None:
-    known = set(instance.get_dynamic_partitions(RAW_FILES))
-    new = [f.key for f in files if f.key not in known]
-    if new:
-        instance.add_dynamic_partitions(RAW_FILES, new)
+    register(instance, files)
     job = defs.resolve_job_def(INGEST_JOB)
     for raw in files:
         on_step(f"ingesting {raw.key}")
@@ -135,7 +115,7 @@ def run_lineage(
     set_pool_limits(profile)
     outcome = RunOutcome()
     with dg.DagsterInstance.get() as instance:
-        _ingest(instance, defs, stale_raw_files(instance, profile), outcome, on_step)
+        _ingest(instance, defs, stale_files(instance, profile.layout), outcome, on_step)
         on_step("running main")
         result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
             run_config=QUIET, instance=instance, raise_on_error=False

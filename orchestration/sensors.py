@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.ingest.assets import raw_files
 from assets.ingest.paths import inbox_files, signature
+from orchestration.inbox import ingested_signature
 from orchestration.jobs import ingest_job
 from orchestration.resources import ScoretagResource
 
@@ -34,10 +35,12 @@ def inbox_sensor(
         mark = signature(path)
         if seen.get(raw.key) == mark:
             continue
+        seen[raw.key] = mark
+        if ingested_signature(context.instance, raw.key) == mark:
+            continue  # already ingested (by `scoretag run` or `scoretag ingest`)
         if raw.key not in known:
             added.append(raw.key)
         requests.append(dg.RunRequest(partition_key=raw.key, run_key=f"{raw.key}@{mark}"))
-        seen[raw.key] = mark
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[raw_files.build_add_request(added)] if added else [],

@@ -240,6 +240,8 @@ def ingest_bench(posts: int = 2_000_000, seed: int = 0, workdir: Path | None = N
         "duckdb_copy_seconds": round(copy["duckdb_copy_seconds"], 2),
         "ratio_to_copy": round(seconds / copy["duckdb_copy_seconds"], 2),
         "peak_rss_mb": round(max(ingest["peak_rss_mb"], normalize["peak_rss_mb"]), 1),
+        "ingest_peak_rss_mb": round(ingest["peak_rss_mb"], 1),
+        "normalize_peak_rss_mb": round(normalize["peak_rss_mb"], 1),
         "posts_loaded": ingest["posts"],
         "quarantined": ingest["quarantined"],
     }

@@ -141,6 +141,16 @@ def test_inbox_sensor_requests_each_new_or_changed_file_once(home: Path):
         assert "gelbooru/still-copying.json" not in json.loads(third.cursor)
 
 
+def test_inbox_sensor_skips_files_already_ingested_elsewhere(home: Path):
+    for path in (home / "inbox").rglob("*.*"):
+        _age(path, SETTLE_SECONDS + 5)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert _materialize(home, instance, "/".join(DANBOORU)).success  # e.g. `scoretag run`
+        first = _tick(instance, home)  # a sensor that starts with no cursor
+        assert [r.partition_key for r in first.run_requests] == ["/".join(GELBOORU)]
+        assert "/".join(DANBOORU) in json.loads(first.cursor)
+
+
 def test_files_the_sensor_ignores(home: Path):
     inbox = home / "inbox" / "e621"
     inbox.mkdir(parents=True)
