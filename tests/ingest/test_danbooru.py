@@ -1,25 +1,18 @@
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from assets.ingest.formats import ReadOptions, detect
-from assets.ingest.reader import ingest_file
 from tests.conftest import shared_path
-
-
-def ingest(path: Path, tmp_path: Path, **kwargs):
-    outs = [tmp_path / f"{path.name}.{kind}.parquet" for kind in ("posts", "q", "s")]
-    report = ingest_file(path, *outs, **kwargs)
-    return report, pl.read_parquet(outs[0]), pl.read_parquet(outs[1])
+from tests.ingest.readback import assert_read_back, demo_truth, ingest
 
 
 def test_api_fixture_from_2020_reads_with_the_old_rating_scheme(tmp_path):
     path = shared_path("fixtures/booru/danbooru/grabber_danbooru_posts_2020.json")
     assert detect(path).name == "danbooru_api"
-    report, posts, quarantine = ingest(path, tmp_path)
+    report, posts, quarantine, _ = ingest(path, tmp_path)
     assert report.posts == 10 and quarantine.height == 0
     first = posts.filter(pl.col("post_id") == 4018204).row(0, named=True)
     assert first["md5"] == "4f39497ef8fcd059984c3b1fe86cf542"
@@ -46,14 +39,14 @@ def test_api_fixture_from_2020_reads_with_the_old_rating_scheme(tmp_path):
 
 def test_rating_scheme_can_be_forced(tmp_path):
     path = shared_path("fixtures/booru/danbooru/grabber_danbooru_posts_2020.json")
-    _, posts, _ = ingest(path, tmp_path, options=ReadOptions(danbooru_rating_scheme="current"))
+    _, posts, _, _ = ingest(path, tmp_path, options=ReadOptions(danbooru_rating_scheme="current"))
     assert set(posts["rating"]) == {"s"}
 
 
 def test_danbooru2021_record(tmp_path):
     path = shared_path("fixtures/booru/danbooru/danbooru2021_metadata_record_from_readme.jsonl")
     assert detect(path).name == "danbooru_dump"
-    _, posts, _ = ingest(path, tmp_path)
+    _, posts, _, _ = ingest(path, tmp_path)
     post = posts.row(0, named=True)
     assert post["post_id"] == 263162 and post["md5"] == "9a0f9e0f08907d12b7d08e46047ae4d8"
     assert post["created_at"] == datetime(2008, 6, 10, 3, 8, 7, 342050, tzinfo=UTC)
@@ -70,12 +63,7 @@ def test_danbooru2021_record(tmp_path):
     assert len(post["tags"]) == 18 and post["meta_tags"] == []
 
 
-def _truth(layout, kind: str) -> pl.DataFrame:
-    return pl.read_parquet(layout.demo / "posts.parquet").filter(pl.col("source_kind") == kind)
-
-
 COMPARED = (
-    "post_id",
     "md5",
     "rating",
     "rating_raw",
@@ -99,19 +87,15 @@ def _compare(read: pl.DataFrame, truth: pl.DataFrame, api: bool = False) -> None
         created_at=pl.col("created_at").dt.truncate("1ms"),
     )
     read = read.with_columns(created_at=pl.col("created_at").dt.truncate("1ms"))
-    joined = truth.select(COMPARED).join(read.select(COMPARED), on="post_id", suffix="_read")
-    assert joined.height == truth.height == read.height
-    for column in COMPARED[1:]:
-        mismatch = joined.filter(pl.col(column).ne_missing(pl.col(f"{column}_read")))
-        assert mismatch.height == 0, (column, mismatch.head(3))
+    assert_read_back(read, truth, COMPARED)
 
 
 def test_demo_api_pages_read_back_as_written(demo_layout, tmp_path):
     inbox = demo_layout.inbox / "danbooru"
     frames = [ingest(p, tmp_path)[1] for p in sorted(inbox.glob("post*.json"))]
     read = pl.concat(frames)
-    _compare(read, _truth(demo_layout, "danbooru_api"), api=True)
-    truth = _truth(demo_layout, "danbooru_api").sort("post_id")
+    _compare(read, demo_truth(demo_layout, "danbooru_api"), api=True)
+    truth = demo_truth(demo_layout, "danbooru_api").sort("post_id")
     tags = read.sort("post_id").select(
         pl.col("artist_tags").list.sort(), pl.col("meta_tags").list.sort()
     )
@@ -122,8 +106,8 @@ def test_demo_api_pages_read_back_as_written(demo_layout, tmp_path):
 
 def test_demo_dump_reads_back_and_quarantines_its_broken_lines(demo_layout, tmp_path):
     path = demo_layout.inbox / "danbooru" / "danbooru2021-posts000000000000.jsonl"
-    report, read, quarantine = ingest(path, tmp_path)
-    _compare(read, _truth(demo_layout, "danbooru_dump"))
+    report, read, quarantine, _ = ingest(path, tmp_path)
+    _compare(read, demo_truth(demo_layout, "danbooru_dump"))
     expected = pl.read_parquet(demo_layout.demo / "skipped.parquet").filter(
         pl.col("site") == "danbooru"
     )
@@ -144,7 +128,7 @@ def test_lines_that_are_not_objects_are_quarantined(tmp_path):
     lines = [json.dumps(good), "[1, 2]", '"text"', "", json.dumps({**good, "id": "263163"})]
     path = tmp_path / "dump.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    report, posts, quarantine = ingest(path, tmp_path, threshold=0.5)
+    report, posts, quarantine, _ = ingest(path, tmp_path, threshold=0.5)
     assert posts["post_id"].to_list() == [263162, 263163]
     assert quarantine.select("record", "reason").rows() == [
         (2, "record is not a JSON object"),
@@ -156,5 +140,5 @@ def test_lines_that_are_not_objects_are_quarantined(tmp_path):
 @pytest.mark.parametrize("batch_rows", [1, 7, 100_000])
 def test_batch_size_does_not_change_what_is_read(demo_layout, tmp_path, batch_rows):
     path = demo_layout.inbox / "danbooru" / "danbooru2021-posts000000000000.jsonl"
-    _, posts, quarantine = ingest(path, tmp_path, options=ReadOptions(batch_rows=batch_rows))
+    _, posts, quarantine, _ = ingest(path, tmp_path, options=ReadOptions(batch_rows=batch_rows))
     assert posts.height == 450 and quarantine.height == 2

@@ -17,46 +17,16 @@ import pytest
 from assets.ingest import e621
 from assets.ingest.formats import UnknownFormat, detect, head
 from assets.ingest.reader import FileReport, ingest_file
-from orchestration.demo.build import DemoBuild, build_demo
-from orchestration.settings import DemoSettings
+from orchestration.demo.writers.e621 import CSV_COLUMNS
 from orchestration.storage import Layout
 from tests.conftest import shared_path
+from tests.ingest.readback import demo_truth
 
 API_FIXTURE = "fixtures/booru/e621/grabber_e621_posts_2021.json"
 CSV_FIXTURE = "fixtures/booru/e621/DERIVED_e621_db_export_layout_posts.csv"
 CATEGORY_LISTS = ("artist_tags", "character_tags", "copyright_tags", "species_tags", "meta_tags")
 # The 2021 db_export header (the fixture's), which tests reorder and extend.
-HEADER = [
-    "id",
-    "uploader_id",
-    "created_at",
-    "md5",
-    "source",
-    "rating",
-    "image_width",
-    "image_height",
-    "tag_string",
-    "locked_tags",
-    "fav_count",
-    "file_ext",
-    "parent_id",
-    "change_seq",
-    "approver_id",
-    "file_size",
-    "comment_count",
-    "description",
-    "duration",
-    "updated_at",
-    "is_deleted",
-    "is_pending",
-    "is_flagged",
-    "score",
-    "up_score",
-    "down_score",
-    "is_rating_locked",
-    "is_status_locked",
-    "is_note_locked",
-]
+HEADER = [c for c in CSV_COLUMNS if c != "bg_color"]
 
 
 def ingest(
@@ -225,12 +195,6 @@ def test_api_and_export_fixtures_hold_the_same_posts(tmp_path: Path):
 # --- the demo files --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Layout, DemoBuild]:
-    layout = Layout(home=tmp_path_factory.mktemp("demo"))
-    return layout, build_demo(layout, DemoSettings())
-
-
 COMPARED = [
     "post_id",
     "md5",
@@ -251,10 +215,10 @@ COMPARED = [
 ]
 
 
-def _truth(build: DemoBuild, kind: str) -> pl.DataFrame:
+def _truth(layout: Layout, kind: str) -> pl.DataFrame:
     every_tag = pl.concat_list("general_tags", *CATEGORY_LISTS).list.sort()
     return (
-        build.posts.filter(pl.col("source_kind") == kind)
+        demo_truth(layout, kind)
         .select(
             *COMPARED,
             *(pl.col(c).list.sort() for c in CATEGORY_LISTS),
@@ -278,19 +242,19 @@ def _read_back(posts: pl.DataFrame) -> pl.DataFrame:
     "kind, name",
     [("e621_api", "posts-api-2026-11-01-p001.json"), ("e621_csv", "posts-2026-11-01.csv.gz")],
 )
-def test_demo_posts_are_read_back(demo, tmp_path: Path, kind: str, name: str):
-    layout, build = demo
+def test_demo_posts_are_read_back(demo_layout, tmp_path: Path, kind: str, name: str):
+    layout = demo_layout
     report, posts, _ = ingest(layout.inbox / "e621" / name, tmp_path, threshold=0.01)
     assert report.format == kind
-    truth = _truth(build, kind)
+    truth = _truth(layout, kind)
     got = _read_back(posts)
     assert got.height == truth.height > 100
     assert got.equals(truth.select(got.columns))
     assert (got["down_votes"] >= 0).all() and (got["down_votes"] > 0).any()
 
 
-def test_demo_export_quarantines_its_short_row(demo, tmp_path: Path):
-    layout, build = demo
+def test_demo_export_quarantines_its_short_row(demo_layout, tmp_path: Path):
+    layout = demo_layout
     path = layout.inbox / "e621" / "posts-2026-11-01.csv.gz"
     report, posts, quarantine = ingest(path, tmp_path, threshold=0.01)
     skipped = pl.read_parquet(layout.demo / "skipped.parquet").filter(pl.col("site") == "e621")
@@ -301,8 +265,8 @@ def test_demo_export_quarantines_its_short_row(demo, tmp_path: Path):
     assert expected["record"] not in posts["record"] and expected["record"] + 1 in posts["record"]
 
 
-def test_demo_export_without_its_tags_table_has_no_categories(demo, tmp_path: Path):
-    layout, _ = demo
+def test_demo_export_without_its_tags_table_has_no_categories(demo_layout, tmp_path: Path):
+    layout = demo_layout
     alone = tmp_path / "alone" / "posts-2026-11-01.csv.gz"
     alone.parent.mkdir()
     shutil.copy(layout.inbox / "e621" / alone.name, alone)

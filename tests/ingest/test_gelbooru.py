@@ -8,17 +8,12 @@ import pytest
 
 from assets.ingest.formats import ReadOptions, UnknownFormat, detect
 from assets.ingest.gelbooru import MalformedXML
-from assets.ingest.reader import QuarantineExceeded, ingest_file
+from assets.ingest.reader import QuarantineExceeded
 from tests.conftest import shared_path
+from tests.ingest.readback import assert_read_back, demo_truth, ingest
 
 FIXTURE = "fixtures/booru/gelbooru/booru-rs_gelbooru_posts_2023.json"
 CATEGORY_LISTS = ("artist_tags", "character_tags", "copyright_tags", "species_tags", "meta_tags")
-
-
-def ingest(path: Path, tmp_path: Path, **kwargs):
-    outs = [tmp_path / f"{path.name}.{kind}.parquet" for kind in ("posts", "q", "s")]
-    report = ingest_file(path, *outs, **kwargs)
-    return report, *(pl.read_parquet(out) for out in outs[:2])
 
 
 def fixture_posts() -> list[dict]:
@@ -66,7 +61,7 @@ def xml_page(*posts: str) -> str:
 def test_json_fixture_from_2023(tmp_path):
     path = shared_path(FIXTURE)
     assert detect(path).name == "gelbooru_json" and detect(path).site == "gelbooru"
-    report, posts, quarantine = ingest(path, tmp_path)
+    report, posts, quarantine, _ = ingest(path, tmp_path)
     assert report.posts == 10 and quarantine.height == 0
     post = posts.filter(pl.col("post_id") == 8333903).row(0, named=True)
     assert post["md5"] == "9de2b8efd300f1aaf8ba84ce5d8205e1"
@@ -84,7 +79,7 @@ def test_json_fixture_from_2023(tmp_path):
 
 
 def test_json_tags_are_unescaped(tmp_path):
-    _, posts, _ = ingest(shared_path(FIXTURE), tmp_path)
+    _, posts, _, _ = ingest(shared_path(FIXTURE), tmp_path)
     tags = posts.filter(pl.col("post_id") == 8299561)["tags"][0].to_list()
     assert ">_<" in tags and not any("&" in t for t in tags)  # the file has &gt;_&lt;
 
@@ -94,7 +89,7 @@ def test_a_single_post_an_empty_page_and_a_broken_page(tmp_path):
     empty = write(tmp_path, "empty.json", {"@attributes": {"limit": 100, "offset": 0, "count": 0}})
     broken = write(tmp_path, "broken.json", '{"@attributes": {"limit": 100}, "post": [{"id": 1')
     assert ingest(one, tmp_path)[1]["post_id"].to_list() == [8333903]
-    report, posts, quarantine = ingest(empty, tmp_path)
+    report, posts, quarantine, _ = ingest(empty, tmp_path)
     assert (report.records, posts.height, quarantine.height) == (0, 0, 0)
     with pytest.raises(QuarantineExceeded, match=r"not JSON: Expecting .* \(line 1, column \d+\)"):
         ingest(broken, tmp_path)
@@ -106,7 +101,7 @@ def test_bad_json_records_are_quarantined_and_the_rest_loads(tmp_path):
     posts[2] = {**posts[2], "change": "soon"}
     posts[3] = {**posts[3], "rating": "safe-ish"}
     path = write(tmp_path, "page.json", page(posts))
-    report, read, quarantine = ingest(path, tmp_path, threshold=0.5)
+    report, read, quarantine, _ = ingest(path, tmp_path, threshold=0.5)
     assert read.height == 7 and 8333860 not in read["post_id"]
     assert quarantine.select("record", "reason").sort("record").rows() == [
         (2, "post_id is not an integer: '8333860x'"),
@@ -132,7 +127,7 @@ def test_legacy_xml(tmp_path):
     )
     path = write(tmp_path, "index.xml", text)
     assert detect(path).name == "gelbooru_xml"
-    _, posts, quarantine = ingest(path, tmp_path)
+    _, posts, quarantine, _ = ingest(path, tmp_path)
     assert quarantine.height == 0
     rows = {r["post_id"]: r for r in posts.iter_rows(named=True)}
     assert [(rows[i]["rating"], rows[i]["rating_raw"]) for i in (10, 11, 12)] == [
@@ -155,7 +150,7 @@ def test_legacy_xml(tmp_path):
 
 def test_an_xml_post_without_an_id_is_quarantined_and_the_rest_loads(tmp_path):
     path = write(tmp_path, "index.xml", xml_page(xml_post("10"), xml_post(None), xml_post("12")))
-    _, posts, quarantine = ingest(path, tmp_path, threshold=0.5)
+    _, posts, quarantine, _ = ingest(path, tmp_path, threshold=0.5)
     assert posts["post_id"].to_list() == [10, 12]
     assert quarantine.select("record", "reason").rows() == [(2, "missing post_id")]
     assert quarantine["raw"][0].startswith("<post md5=") and ' id="' not in quarantine["raw"][0]
@@ -177,7 +172,7 @@ def test_xml_batches_and_gzip_do_not_change_what_is_read(tmp_path, batch_rows):
     text = xml_page(*(xml_post(str(i)) for i in range(1, 6)), xml_post(None))
     path = tmp_path / "index.xml.gz"
     path.write_bytes(gzip.compress(text.encode()))
-    _, posts, quarantine = ingest(
+    _, posts, quarantine, _ = ingest(
         path, tmp_path, threshold=0.5, options=ReadOptions(batch_rows=batch_rows)
     )
     assert posts["post_id"].to_list() == [1, 2, 3, 4, 5]
@@ -191,7 +186,7 @@ def test_xml_with_fields_as_child_elements(tmp_path):
         "<image>abc.gif</image><parent_id>0</parent_id><status>active</status></post>"
     )
     path = write(tmp_path, "index.xml", xml_page(post))
-    _, posts, _ = ingest(path, tmp_path)
+    _, posts, _, _ = ingest(path, tmp_path)
     read = posts.select("post_id", "rating", "file_ext", "parent_id", "updated_at").row(0)
     assert read == (7, "g", "gif", None, datetime.fromtimestamp(1496503267, UTC))
 
@@ -232,24 +227,22 @@ CATEGORIES = ("general", "artist", "character", "copyright", "meta")
 
 
 def _truth(layout, kind: str) -> pl.DataFrame:
-    truth = pl.read_parquet(layout.demo / "posts.parquet").filter(pl.col("source_kind") == kind)
-    return truth.with_columns(
-        pl.lit(None, pl.Int64).alias(c) for c in ("up_votes", "down_votes", "favorites")
-    ).with_columns(
-        created_at=pl.col("created_at").dt.truncate("1s"),  # Gelbooru writes whole seconds
-        updated_at=pl.col("updated_at").dt.truncate("1s"),
-        source=pl.col("source").str.split("\n").list.first(),
-        tags=pl.concat_list(f"{c}_tags" for c in CATEGORIES).list.unique().list.sort(),
+    return (
+        demo_truth(layout, kind)
+        .with_columns(
+            pl.lit(None, pl.Int64).alias(c) for c in ("up_votes", "down_votes", "favorites")
+        )
+        .with_columns(
+            created_at=pl.col("created_at").dt.truncate("1s"),  # Gelbooru writes whole seconds
+            updated_at=pl.col("updated_at").dt.truncate("1s"),
+            source=pl.col("source").str.split("\n").list.first(),
+            tags=pl.concat_list(f"{c}_tags" for c in CATEGORIES).list.unique().list.sort(),
+        )
     )
 
 
 def _compare(read: pl.DataFrame, truth: pl.DataFrame) -> None:
-    read = read.with_columns(pl.col("tags").list.sort())
-    joined = truth.select(COMPARED).join(read.select(COMPARED), on="post_id", suffix="_read")
-    assert joined.height == truth.height == read.height
-    for column in COMPARED[1:]:
-        mismatch = joined.filter(pl.col(column).ne_missing(pl.col(f"{column}_read")))
-        assert mismatch.height == 0, (column, mismatch.select("post_id", column, f"{column}_read"))
+    assert_read_back(read.with_columns(pl.col("tags").list.sort()), truth, COMPARED)
     assert read.select(CATEGORY_LISTS).null_count().row(0) == (read.height,) * 5
 
 
@@ -263,7 +256,8 @@ def test_demo_json_pages_read_back_as_written(demo_layout, tmp_path):
 @pytest.mark.parametrize("batch_rows", [7, 100_000])
 def test_demo_legacy_xml_reads_back_as_written(demo_layout, tmp_path, batch_rows):
     path = demo_layout.inbox / "gelbooru" / "index-2017-06-03.xml"
-    report, posts, quarantine = ingest(path, tmp_path, options=ReadOptions(batch_rows=batch_rows))
+    options = ReadOptions(batch_rows=batch_rows)
+    report, posts, quarantine, _ = ingest(path, tmp_path, options=options)
     assert report.format == "gelbooru_xml" and quarantine.height == 0
     truth = _truth(demo_layout, "gelbooru_xml")
     _compare(posts, truth)

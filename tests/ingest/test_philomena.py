@@ -8,20 +8,15 @@ import pytest
 
 from assets.ingest.formats import UnknownFormat, detect
 from assets.ingest.philomena import rating_tag
-from assets.ingest.reader import QuarantineExceeded, ingest_file
+from assets.ingest.reader import QuarantineExceeded
 from tests.conftest import shared_path
+from tests.ingest.readback import assert_read_back, demo_truth, ingest
 
 FIXTURE = "fixtures/booru/derpibooru/grabber_derpibooru_search_2020.json"
 SHA512 = (
     "c68573d45d597a76cd612927eb05e6b0cf9f5af17f52ce5b46f9981881581f23"
     "e876a9bd71ad0e0db9ccce814901e05b3713955941f96d572a62a43aac3552b8"
 )
-
-
-def ingest(path: Path, tmp_path: Path, **kwargs):
-    outs = [tmp_path / f"{path.name}.{kind}.parquet" for kind in ("posts", "q", "s")]
-    report = ingest_file(path, *outs, **kwargs)
-    return report, *(pl.read_parquet(out) for out in outs)
 
 
 def fixture_images() -> list[dict]:
@@ -202,10 +197,7 @@ CATEGORIES = ("general", "species", "character", "copyright", "meta", "artist")
 
 
 def _truth(layout) -> pl.DataFrame:
-    truth = pl.read_parquet(layout.demo / "posts.parquet").filter(
-        pl.col("source_kind") == "derpibooru_api"
-    )
-    return truth.with_columns(
+    return demo_truth(layout, "derpibooru_api").with_columns(
         md5=pl.lit(None, pl.String),  # Philomena gives no md5
         created_at=pl.col("created_at").dt.truncate("1s"),  # the API writes whole seconds
         updated_at=pl.col("updated_at").dt.truncate("1s"),
@@ -220,12 +212,8 @@ def test_demo_pages_read_back_as_written(demo_layout, tmp_path):
     results = [ingest(p, tmp_path) for p in sorted(inbox.glob("*.json"))]
     assert len(results) == 9 and all(r[2].height == 0 for r in results)
     read = pl.concat([r[1] for r in results]).with_columns(pl.col("tags").list.sort())
-    truth = _truth(demo_layout)
-    joined = truth.select(COMPARED).join(read.select(COMPARED), on="post_id", suffix="_read")
-    assert joined.height == truth.height == read.height == 350
-    for column in COMPARED[1:]:
-        mismatch = joined.filter(pl.col(column).ne_missing(pl.col(f"{column}_read")))
-        assert mismatch.height == 0, (column, mismatch.select("post_id", column, f"{column}_read"))
+    assert read.height == 350
+    assert_read_back(read, _truth(demo_layout), COMPARED)
     # The demo marks a few fresh images pending, but Philomena's API has no such field.
     assert not read["is_pending"].any()
 
