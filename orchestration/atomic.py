@@ -116,7 +116,3 @@ class ParquetSink:
             self.commit()
         else:
             self.abort()
-
-
-def empty_table(schema: dict[str, pl.DataType]) -> pa.Table:
-    return pl.DataFrame(schema=schema).to_arrow()

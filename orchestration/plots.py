@@ -56,12 +56,6 @@ def histogram_png(
     return _png(plt, fig)
 
 
-def bars_png(counts: Mapping[str, float], title: str, xlabel: str, ylabel: str = "count") -> bytes:
-    plt, fig, ax = _figure(title, xlabel, ylabel)
-    ax.bar([str(k) for k in counts], list(counts.values()))
-    return _png(plt, fig)
-
-
 def markdown_image(png: bytes, alt: str) -> dg.MetadataValue:
     encoded = base64.b64encode(png).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")

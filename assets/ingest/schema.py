@@ -62,10 +62,6 @@ SKIPPED: dict[str, pl.DataType] = {
 RATINGS = ("g", "s", "q", "e")
 
 
-def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
-
-
 def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The frame's columns in schema order and types; absent columns become nulls."""
     return frame.select(

@@ -113,10 +113,3 @@ VIDEO_EXTS = {
     "derpibooru": ("webm",),
     "gelbooru": ("mp4", "webm"),
 }
-
-
-def by_kind(kind: str) -> Source:
-    for source in SOURCES:
-        if source.kind == kind:
-            return source
-    raise KeyError(kind)
