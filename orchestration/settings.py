@@ -64,6 +64,40 @@ class NormalizeSettings(_Strict):
     site_priority: tuple[str, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
 
 
+DEFAULT_STYLES: dict[str, tuple[str, ...]] = {
+    # The first style whose tags a post carries wins; posts with none are "other".
+    "3d": ("3d", "3d_(artwork)", "source filmmaker", "blender_(software)", "koikatsu_(medium)"),
+    "pixel_art": ("pixel_art", "pixel_(artwork)", "pixel art"),
+    "comic": ("comic", "4koma", "manga", "comic page"),
+    "sketch": ("sketch", "lineart", "line_art", "rough sketch"),
+    "monochrome": ("monochrome", "greyscale", "grayscale"),
+    "photorealistic": ("photorealistic", "realistic", "photo_(medium)", "photography_(artwork)",
+                       "photo", "irl"),
+    "traditional": ("traditional_media", "traditional_media_(artwork)", "traditional art",
+                    "watercolor_(medium)", "watercolor_(artwork)", "watercolor painting"),
+}
+
+
+class PoolSettings(_Strict):
+    """How the rating pool is drawn (see assets/pool)."""
+
+    size: int = Field(default=20_000, ge=1)
+    min_per_stratum: int = Field(default=2, ge=0)
+    seed: int = 0
+    styles: dict[str, tuple[str, ...]] = DEFAULT_STYLES
+    non_image_exts: tuple[str, ...] = ("mp4", "webm", "swf", "zip", "flv", "mov", "mkv", "avi")
+
+
+class LabelSettings(_Strict):
+    """The labeling app and manual_labels (see assets/labels)."""
+
+    repeat_share: float = Field(default=0.05, ge=0, le=0.5)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    min_coverage: float = Field(default=0.5, ge=0, le=1)
+    min_self_consistency: float = Field(default=0.6, ge=0, le=1)
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -81,6 +115,8 @@ class Settings(_Strict):
     gpu_slots: int = Field(default=1, ge=1)
     ingest: IngestSettings = IngestSettings()
     normalize: NormalizeSettings = NormalizeSettings()
+    pool: PoolSettings = PoolSettings()
+    labels: LabelSettings = LabelSettings()
     backbone: BackboneSettings = BackboneSettings()
     demo: DemoSettings | None = None
 

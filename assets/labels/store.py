@@ -1,0 +1,138 @@
+"""The label store: an append-only log of labeling events in SQLite (WAL), beside the
+catalog, never inside it (DuckDB allows one writer; labelers write all day).
+
+Every event is kept: a label (1-5), a skip, or an undo of an earlier event. A label is
+acknowledged only once its transaction is on disk (synchronous=FULL), so a label that got
+its 200 survives the server being killed at any moment.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    post_key TEXT NOT NULL,
+    labeler TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'skip', 'undo')),
+    value INTEGER CHECK (value BETWEEN 1 AND 5),
+    undoes INTEGER REFERENCES events (id),
+    created_at TEXT NOT NULL,
+    client TEXT,
+    source TEXT NOT NULL DEFAULT 'app'
+);
+CREATE INDEX IF NOT EXISTS events_by_labeler ON events (labeler, id);
+CREATE INDEX IF NOT EXISTS events_by_post ON events (post_key);
+"""
+
+EVENTS: dict[str, pl.DataType] = {
+    "id": pl.Int64, "post_key": pl.String, "labeler": pl.String, "kind": pl.String,
+    "value": pl.Int64, "undoes": pl.Int64, "created_at": pl.String, "client": pl.String,
+    "source": pl.String,
+}
+
+LAST_UNDOABLE = """
+SELECT e.id, e.post_key, e.kind, e.value FROM events e
+WHERE e.labeler = ? AND e.kind IN ('label', 'skip')
+  AND NOT EXISTS (SELECT 1 FROM events u WHERE u.undoes = e.id)
+ORDER BY e.id DESC LIMIT 1
+"""
+
+
+class LabelStoreError(ValueError):
+    """A label or an undo the store cannot take, with a message for whoever sent it."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class LabelStore:
+    """One SQLite file; safe to share between the threads of one process, and between
+    processes (SQLite serialises writers; readers never block them in WAL mode)."""
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        if read_only:
+            uri = f"file:{self.path}?mode=ro"
+            self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._con.execute("PRAGMA journal_mode = WAL")
+            self._con.execute("PRAGMA synchronous = FULL")
+            self._con.executescript(SCHEMA)
+        self._con.execute("PRAGMA busy_timeout = 30000")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, post_key: str, labeler: str, value: int | str, client: str | None = None,
+            created_at: str | None = None, source: str = "app") -> int:
+        """Record a label (1-5) or a skip ("skip"); returns its id once it is on disk."""
+        kind, number = _kind(value)
+        with self._lock, self._con:
+            cursor = self._con.execute(
+                "INSERT INTO events (post_key, labeler, kind, value, created_at, client, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (post_key, labeler, kind, number, created_at or now(), client, source))
+        return int(cursor.lastrowid)
+
+    def add_many(self, rows: Iterable[tuple[str, str, int, str]], source: str) -> int:
+        """(post_key, labeler, value, created_at) rows, in one transaction."""
+        with self._lock, self._con:
+            cursor = self._con.executemany(
+                "INSERT INTO events (post_key, labeler, kind, value, created_at, source)"
+                " VALUES (?, ?, 'label', ?, ?, ?)",
+                [(k, who, v, at, source) for k, who, v, at in rows])
+        return cursor.rowcount
+
+    def undo(self, labeler: str, client: str | None = None) -> dict | None:
+        """Undo the labeler's latest label or skip not undone yet; None when there is none."""
+        with self._lock, self._con:
+            row = self._con.execute(LAST_UNDOABLE, (labeler,)).fetchone()
+            if row is None:
+                return None
+            self._con.execute(
+                "INSERT INTO events (post_key, labeler, kind, undoes, created_at, client)"
+                " VALUES (?, ?, 'undo', ?, ?, ?)", (row[1], labeler, row[0], now(), client))
+        return {"id": row[0], "post_key": row[1], "kind": row[2], "value": row[3]}
+
+    def events(self) -> pl.DataFrame:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT id, post_key, labeler, kind, value, undoes, created_at, client, source"
+                " FROM events ORDER BY id").fetchall()
+        return pl.DataFrame(rows, schema=EVENTS, orient="row")
+
+    def last_id(self) -> int:
+        with self._lock:
+            return int(self._con.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def _kind(value: int | str) -> tuple[str, int | None]:
+    if value == "skip":
+        return "skip", None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise LabelStoreError(f"value must be an integer from 1 to 5, or \"skip\": got {value!r}")
+    return "label", value
+
+
+def active(events: pl.DataFrame) -> pl.DataFrame:
+    """Label and skip events that no undo cancelled (in order)."""
+    undone = events.filter(pl.col("kind") == "undo")["undoes"]
+    return events.filter(pl.col("kind").is_in(["label", "skip"]) & ~pl.col("id").is_in(undone))

@@ -1,0 +1,1 @@
+"""rating_pool: a reproducible, stratified, append-only sample of posts to rate by hand."""
