@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.scoretag-installed
 UI_PORT ?= 3000
 
-.PHONY: venv demo test ui bench lint
+.PHONY: venv demo test ui bench lint browser
 
 venv: $(STAMP)
 
@@ -21,8 +21,18 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/scoretag --profile demo demo run
 
-test: venv
+test: venv browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+# Installed when missing and apt can run; otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      >/dev/null; } || echo "could not install chromium: browser tests will skip"; \
+	  else echo "chromium is absent and cannot be installed here: browser tests will skip"; fi; }
 
 ui: venv
 	$(BIN)/scoretag --profile demo ui --host 127.0.0.1 --port $(UI_PORT)

@@ -10,12 +10,25 @@ import dagster as dg
 
 from assets.ingest import assets as ingest_assets
 from assets.ingest import checks as ingest_checks
+from assets.labels import assets as labels_assets
+from assets.labels import checks as labels_checks
 from assets.normalize import assets as normalize_assets
 from assets.normalize import checks as normalize_checks
+from assets.pool import assets as pool_assets
+from assets.pool import checks as pool_checks
 from orchestration import jobs, resources, sensors
 from orchestration.profile import Profile, load_profile
 
-STAGES = (ingest_assets, ingest_checks, normalize_assets, normalize_checks)
+STAGES = (
+    ingest_assets,
+    ingest_checks,
+    normalize_assets,
+    normalize_checks,
+    pool_assets,
+    pool_checks,
+    labels_assets,
+    labels_checks,
+)
 
 
 def stage_defs() -> dg.Definitions:

@@ -11,7 +11,11 @@ import dagster as dg
 
 INGEST_JOB = "ingest"
 MAIN_JOB = "main"
+POOL_JOB = "pool"
+LABELS_JOB = "labels"
 RAW_POSTS = dg.AssetKey("raw_posts")
+RATING_POOL = dg.AssetKey("rating_pool")
+MANUAL_LABELS = dg.AssetKey("manual_labels")
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
@@ -26,5 +30,20 @@ main_job = dg.define_asset_job(
 )
 
 
+pool_job = dg.define_asset_job(
+    POOL_JOB,
+    selection=(
+        dg.AssetSelection.assets(RATING_POOL).upstream() - dg.AssetSelection.assets(RAW_POSTS)
+    ),
+    description="Normalize and draw the rating pool: what the labeling app needs.",
+)
+
+labels_job = dg.define_asset_job(
+    LABELS_JOB,
+    selection=dg.AssetSelection.assets(MANUAL_LABELS),
+    description="Resolve the label store into manual_labels (the labels sensor runs this).",
+)
+
+
 def job_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[ingest_job, main_job])
+    return dg.Definitions(jobs=[ingest_job, main_job, pool_job, labels_job])

@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.ingest.paths import RawFile
 from orchestration.inbox import register, stale_files
-from orchestration.jobs import INGEST_JOB, MAIN_JOB
+from orchestration.jobs import INGEST_JOB, MAIN_JOB, POOL_JOB
 from orchestration.profile import Profile, activate, set_pool_limits
 
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
@@ -55,11 +55,21 @@ def _record(outcome: RunOutcome, event: dg.DagsterEvent) -> None:
             }
         )
     elif event.is_step_failure:
-        error = event.step_failure_data.error
-        message = (error.message if error else "failed").strip()
-        # A Failure raised on purpose carries the whole story in its description.
-        message = message.removeprefix("dagster._core.definitions.events.Failure: ")
-        outcome.failures.append(f"{event.step_key}: {message}")
+        outcome.failures.append(f"{event.step_key}: {_error_message(event)}")
+
+
+def _error_message(event: dg.DagsterEvent) -> str:
+    """What went wrong, in the user's terms: a Failure's own description, or the exception
+    under Dagster's wrapper."""
+    error = event.step_failure_data.error
+    while (
+        error is not None
+        and error.cause is not None
+        and "DagsterExecutionStep" in (error.cls_name or "")
+    ):
+        error = error.cause
+    message = (error.message if error else "failed").strip()
+    return message.removeprefix("dagster._core.definitions.events.Failure: ")
 
 
 def collect(instance: dg.DagsterInstance, run_ids: list[str], outcome: RunOutcome) -> RunOutcome:
@@ -106,18 +116,32 @@ def ingest_files(
     return outcome
 
 
+def _run(instance: dg.DagsterInstance, defs: dg.Definitions, job: str, outcome: RunOutcome) -> None:
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config=QUIET, instance=instance, raise_on_error=False
+    )
+    collect(instance, [result.run_id], outcome)
+
+
 def run_lineage(
-    profile: Profile, defs: dg.Definitions, on_step: Callable[[str], None] = lambda s: None
+    profile: Profile,
+    defs: dg.Definitions,
+    on_step: Callable[[str], None] = lambda s: None,
+    labeling: Callable[[], None] | None = None,
 ) -> RunOutcome:
-    """Ingest every new or changed raw file, then run `main`. Recorded on the profile's
-    instance, so the UI shows every run."""
+    """Ingest every new or changed raw file, then run `main`. With `labeling`, the pool is
+    drawn first, `labeling()` fills the label store (the demo's simulated labelers), and then
+    `main` runs. Recorded on the profile's instance, so the UI shows every run."""
     activate(profile)
     set_pool_limits(profile)
     outcome = RunOutcome()
     with dg.DagsterInstance.get() as instance:
         _ingest(instance, defs, stale_files(instance, profile.layout), outcome, on_step)
+        if labeling is not None:
+            on_step("drawing the rating pool")
+            _run(instance, defs, POOL_JOB, outcome)
+            on_step("labeling the pool")
+            labeling()
         on_step("running main")
-        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
-            run_config=QUIET, instance=instance, raise_on_error=False
-        )
-        return collect(instance, [result.run_id], outcome)
+        _run(instance, defs, MAIN_JOB, outcome)
+    return outcome

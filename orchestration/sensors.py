@@ -8,8 +8,9 @@ import dagster as dg
 
 from assets.ingest.assets import raw_files
 from assets.ingest.paths import inbox_files, signature
+from assets.labels.store import LabelStore
 from orchestration.inbox import ingested_signature
-from orchestration.jobs import ingest_job
+from orchestration.jobs import ingest_job, labels_job
 from orchestration.resources import ScoretagResource
 
 SETTLE_SECONDS = 30
@@ -48,5 +49,22 @@ def inbox_sensor(
     )
 
 
+@dg.sensor(
+    job=labels_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def labels_sensor(
+    context: dg.SensorEvaluationContext, scoretag: ScoretagResource
+) -> dg.SensorResult | dg.SkipReason:
+    """New events in the label store (labels, skips, undos) re-materialize manual_labels."""
+    store = scoretag.layout.label_store
+    if not store.is_file():
+        return dg.SkipReason(f"no label store yet at {store}")
+    with LabelStore(store, read_only=True) as labels:
+        last = labels.last_id()
+    if str(last) == (context.cursor or "0"):
+        return dg.SkipReason(f"no new labels since event {last}")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{last}")], cursor=str(last))
+
+
 def sensor_defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[inbox_sensor])
+    return dg.Definitions(sensors=[inbox_sensor, labels_sensor])

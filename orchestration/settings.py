@@ -71,10 +71,22 @@ DEFAULT_STYLES: dict[str, tuple[str, ...]] = {
     "comic": ("comic", "4koma", "manga", "comic page"),
     "sketch": ("sketch", "lineart", "line_art", "rough sketch"),
     "monochrome": ("monochrome", "greyscale", "grayscale"),
-    "photorealistic": ("photorealistic", "realistic", "photo_(medium)", "photography_(artwork)",
-                       "photo", "irl"),
-    "traditional": ("traditional_media", "traditional_media_(artwork)", "traditional art",
-                    "watercolor_(medium)", "watercolor_(artwork)", "watercolor painting"),
+    "photorealistic": (
+        "photorealistic",
+        "realistic",
+        "photo_(medium)",
+        "photography_(artwork)",
+        "photo",
+        "irl",
+    ),
+    "traditional": (
+        "traditional_media",
+        "traditional_media_(artwork)",
+        "traditional art",
+        "watercolor_(medium)",
+        "watercolor_(artwork)",
+        "watercolor painting",
+    ),
 }
 
 

@@ -34,3 +34,44 @@ def demo_layout(tmp_path_factory):
     layout = Layout(home=tmp_path_factory.mktemp("demo-home"))
     build_demo(layout, DemoSettings())
     return layout
+
+
+@pytest.fixture(scope="session")
+def demo_scored(demo_layout, tmp_path_factory):
+    """The demo's raw files ingested (one posts file each) and normalized."""
+    from assets.ingest.paths import inbox_files
+    from assets.ingest.reader import ingest_file
+    from assets.normalize.normalize import normalize_files
+    from orchestration.settings import NormalizeSettings
+
+    out = tmp_path_factory.mktemp("demo-ingested")
+    files = []
+    for raw in inbox_files(demo_layout):
+        target = [out / f"{raw.site}-{raw.name}.{t}.parquet" for t in ("posts", "q", "s")]
+        ingest_file(raw.path(demo_layout), *target, site=raw.site, source_file=raw.key)
+        files.append(target[0])
+    return files, normalize_files(files, NormalizeSettings())
+
+
+@pytest.fixture
+def scored_home(demo_layout, demo_scored, tmp_path):
+    """A storage root as the pipeline leaves it after normalized_scores: the demo's posts
+    files and scores in their places, its images linked in."""
+    import shutil
+
+    from assets.ingest.paths import STAGE as RAW
+    from assets.normalize.assets import output_path
+    from orchestration.atomic import write_parquet
+    from orchestration.storage import Layout
+
+    files, scores = demo_scored
+    layout = Layout(home=tmp_path / "home").ensure()
+    for path in files:
+        site, name = path.name.split("-", 1)
+        target = layout.stage_dir(RAW) / "posts" / site / name.replace(".posts.parquet", ".parquet")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    write_parquet(scores, output_path(layout))
+    layout.images.rmdir()
+    layout.images.symlink_to(demo_layout.images, target_is_directory=True)
+    return layout

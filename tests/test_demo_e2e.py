@@ -8,6 +8,8 @@ import dagster as dg
 import polars as pl
 from click.testing import CliRunner
 
+from assets.labels.paths import labels_path
+from assets.labels.store import LabelStore
 from assets.normalize.assets import output_path
 from orchestration.cli import cli
 from orchestration.storage import Layout
@@ -40,16 +42,24 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         runs = instance.get_run_records()
         jobs = sorted(r.dagster_run.job_name for r in runs)
-        assert jobs == ["ingest"] * RAW_FILES + ["main"]
+        assert jobs == ["ingest"] * RAW_FILES + ["main", "pool"]
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     scores = pl.read_parquet(output_path(Layout(home=tmp_path)))
     truth = pl.read_parquet(tmp_path / "demo" / "posts.parquet")
     assert scores.height == truth.filter(~pl.col("superseded")).height
     assert set(scores["site"]) == {"danbooru", "e621", "derpibooru", "gelbooru"}
 
-    again = _demo_run(tmp_path)  # nothing changed: no file is ingested twice
+    with LabelStore(tmp_path / "labels.sqlite", read_only=True) as store:
+        events = store.events()
+    assert set(events["labeler"]) == {"simulated-steady", "simulated-harsh", "simulated-lenient"}
+    labels = pl.read_parquet(labels_path(Layout(home=tmp_path)))
+    assert labels.height == 420 - events.filter(pl.col("kind") == "skip")["post_key"].n_unique()
+
+    again = _demo_run(tmp_path)  # nothing changed: nothing ingested or labeled twice
     assert "all succeeded" in again
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         jobs = sorted(r.dagster_run.job_name for r in instance.get_run_records())
-    assert jobs == ["ingest"] * RAW_FILES + ["main"] * 2
+    assert jobs == ["ingest"] * RAW_FILES + ["main", "main", "pool", "pool"]
     assert pl.read_parquet(output_path(Layout(home=tmp_path))).equals(scores)
+    with LabelStore(tmp_path / "labels.sqlite", read_only=True) as store:
+        assert store.events().height == events.height

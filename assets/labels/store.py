@@ -26,15 +26,28 @@ CREATE TABLE IF NOT EXISTS events (
     undoes INTEGER REFERENCES events (id),
     created_at TEXT NOT NULL,
     client TEXT,
-    source TEXT NOT NULL DEFAULT 'app'
+    source TEXT NOT NULL DEFAULT 'app',
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_labeler ON events (labeler, id);
 CREATE INDEX IF NOT EXISTS events_by_post ON events (post_key);
 """
+# A client retrying a label whose answer it never got sends the same request id again: the
+# store keeps the first and answers with it, so a lost response never doubles a label.
+REQUEST_INDEX = """
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_request ON events (labeler, request_id)
+WHERE request_id IS NOT NULL
+"""
 
 EVENTS: dict[str, pl.DataType] = {
-    "id": pl.Int64, "post_key": pl.String, "labeler": pl.String, "kind": pl.String,
-    "value": pl.Int64, "undoes": pl.Int64, "created_at": pl.String, "client": pl.String,
+    "id": pl.Int64,
+    "post_key": pl.String,
+    "labeler": pl.String,
+    "kind": pl.String,
+    "value": pl.Int64,
+    "undoes": pl.Int64,
+    "created_at": pl.String,
+    "client": pl.String,
     "source": pl.String,
 }
 
@@ -70,7 +83,15 @@ class LabelStore:
             self._con.execute("PRAGMA journal_mode = WAL")
             self._con.execute("PRAGMA synchronous = FULL")
             self._con.executescript(SCHEMA)
+            self._migrate()
         self._con.execute("PRAGMA busy_timeout = 30000")
+
+    def _migrate(self) -> None:
+        """Stores made before request ids get the column (nothing else changes)."""
+        columns = {row[1] for row in self._con.execute("PRAGMA table_info(events)")}
+        if "request_id" not in columns:
+            self._con.execute("ALTER TABLE events ADD COLUMN request_id TEXT")
+        self._con.execute(REQUEST_INDEX)
 
     def close(self) -> None:
         self._con.close()
@@ -81,15 +102,33 @@ class LabelStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def add(self, post_key: str, labeler: str, value: int | str, client: str | None = None,
-            created_at: str | None = None, source: str = "app") -> int:
-        """Record a label (1-5) or a skip ("skip"); returns its id once it is on disk."""
+    def add(
+        self,
+        post_key: str,
+        labeler: str,
+        value: int | str,
+        client: str | None = None,
+        created_at: str | None = None,
+        source: str = "app",
+        request_id: str | None = None,
+    ) -> int:
+        """Record a label (1-5) or a skip ("skip"); returns its id once it is on disk. A
+        request id seen before from this labeler returns the first event's id instead."""
         kind, number = _kind(value)
         with self._lock, self._con:
             cursor = self._con.execute(
-                "INSERT INTO events (post_key, labeler, kind, value, created_at, client, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (post_key, labeler, kind, number, created_at or now(), client, source))
+                "INSERT INTO events (post_key, labeler, kind, value, created_at, client, source,"
+                " request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (labeler, request_id) WHERE request_id IS NOT NULL DO NOTHING",
+                (post_key, labeler, kind, number, created_at or now(), client, source, request_id),
+            )
+            if cursor.rowcount == 0:
+                return int(
+                    self._con.execute(
+                        "SELECT id FROM events WHERE labeler = ? AND request_id = ?",
+                        (labeler, request_id),
+                    ).fetchone()[0]
+                )
         return int(cursor.lastrowid)
 
     def add_many(self, rows: Iterable[tuple[str, str, int, str]], source: str) -> int:
@@ -98,7 +137,8 @@ class LabelStore:
             cursor = self._con.executemany(
                 "INSERT INTO events (post_key, labeler, kind, value, created_at, source)"
                 " VALUES (?, ?, 'label', ?, ?, ?)",
-                [(k, who, v, at, source) for k, who, v, at in rows])
+                [(k, who, v, at, source) for k, who, v, at in rows],
+            )
         return cursor.rowcount
 
     def undo(self, labeler: str, client: str | None = None) -> dict | None:
@@ -109,14 +149,19 @@ class LabelStore:
                 return None
             self._con.execute(
                 "INSERT INTO events (post_key, labeler, kind, undoes, created_at, client)"
-                " VALUES (?, ?, 'undo', ?, ?, ?)", (row[1], labeler, row[0], now(), client))
+                " VALUES (?, ?, 'undo', ?, ?, ?)",
+                (row[1], labeler, row[0], now(), client),
+            )
         return {"id": row[0], "post_key": row[1], "kind": row[2], "value": row[3]}
 
-    def events(self) -> pl.DataFrame:
+    def events(self, after: int = 0) -> pl.DataFrame:
+        """Every event with an id above `after` (all of them by default), in order."""
         with self._lock:
             rows = self._con.execute(
                 "SELECT id, post_key, labeler, kind, value, undoes, created_at, client, source"
-                " FROM events ORDER BY id").fetchall()
+                " FROM events WHERE id > ? ORDER BY id",
+                (after,),
+            ).fetchall()
         return pl.DataFrame(rows, schema=EVENTS, orient="row")
 
     def last_id(self) -> int:
@@ -128,7 +173,7 @@ def _kind(value: int | str) -> tuple[str, int | None]:
     if value == "skip":
         return "skip", None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise LabelStoreError(f"value must be an integer from 1 to 5, or \"skip\": got {value!r}")
+        raise LabelStoreError(f'value must be an integer from 1 to 5, or "skip": got {value!r}')
     return "label", value
 
 

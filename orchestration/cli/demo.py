@@ -46,6 +46,18 @@ def build(workers: int | None) -> None:
     console.print(f"Written under {profile.layout.home}")
 
 
+def _simulated_labeling(profile: Profile, build: DemoBuild) -> None:
+    """The demo's labelers rate the pool through the labeling app's API."""
+    import polars as pl
+
+    from assets.pool.paths import pool_path
+    from orchestration.demo.labeling import labeling_app, simulate
+
+    layout = profile.layout
+    with labeling_app(pool_path(layout), layout.images, layout.label_store) as url:
+        simulate(url, pl.read_parquet(pool_path(layout)), build.images)
+
+
 @demo.command(name="run")
 @click.option("--workers", type=int, default=None, help="Image workers [default: all cores].")
 def run_demo(workers: int | None) -> None:
@@ -56,7 +68,12 @@ def run_demo(workers: int | None) -> None:
     profile = _demo_profile()
     result = _build(profile, workers)
     with console.status("materializing every asset on the demo profile...") as status:
-        outcome = run_lineage(profile, build_defs(profile), on_step=status.update)
+        outcome = run_lineage(
+            profile,
+            build_defs(profile),
+            on_step=status.update,
+            labeling=lambda: _simulated_labeling(profile, result),
+        )
     console.rule(f"scoretag demo: profile {profile.name}")
     console.print(demo_data_table(result))
     console.print(image_line(result))

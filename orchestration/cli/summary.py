@@ -110,6 +110,63 @@ def print_normalized(profile: Profile) -> None:
     console.print(table)
 
 
+def print_pool(profile: Profile) -> None:
+    from assets.pool.paths import pool_path
+
+    path = pool_path(profile.layout)
+    if not path.is_file():
+        return
+    pool = pl.read_parquet(path, columns=["site", "style", "round", "stratum"])
+    styles = ", ".join(f"{s} {n}" for s, n in pool["style"].value_counts(sort=True).iter_rows())
+    console.print(
+        f"[bold]rating_pool[/]: {pool.height} posts in {pool['stratum'].n_unique()} "
+        f"strata, {pool['round'].n_unique()} round(s); styles: {styles}",
+        soft_wrap=True,
+    )
+
+
+def print_labels(profile: Profile) -> None:
+    from assets.labels import stats
+    from assets.labels.assets import read_events
+
+    events = read_events(profile.layout)
+    if events.height == 0:
+        console.print("[bold]manual_labels[/]: no labels yet (`scoretag label serve`)")
+        return
+    counts = stats.per_labeler(events).join(
+        stats.self_consistency(events), on="labeler", how="left", suffix="_r"
+    )
+    table = Table(
+        "labeler",
+        "labels",
+        "posts",
+        "skips",
+        "repeats",
+        "same on repeat",
+        title="manual_labels: labelers",
+        title_justify="left",
+    )
+    for row in counts.iter_rows(named=True):
+        same = "" if row["same_share"] is None else f"{row['same_share']:.0%}"
+        table.add_row(
+            row["labeler"],
+            str(row["labels"]),
+            str(row["posts"]),
+            str(row["skips"]),
+            str(row["repeats"]),
+            same,
+        )
+    console.print(table)
+    for row in stats.agreement(events).iter_rows(named=True):
+        kappa = "n/a" if row["kappa"] is None else f"{row['kappa']:.2f}"
+        console.print(
+            f"  agreement {row['labeler_a']} / {row['labeler_b']}: "
+            f"{row['exact_share']:.0%} exact, quadratic kappa {kappa} "
+            f"on {row['shared']} shared posts",
+            soft_wrap=True,
+        )
+
+
 def demo_data_table(build: DemoBuild) -> Table:
     table = Table(
         "site",
@@ -177,4 +234,6 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     """Everything the pipeline produced, stage by stage, then the runs and their checks."""
     print_ingest(profile)
     print_normalized(profile)
+    print_pool(profile)
+    print_labels(profile)
     print_runs(outcome)

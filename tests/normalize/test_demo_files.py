@@ -4,43 +4,24 @@ and the same image on two sites is one image."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import polars as pl
-import pytest
 
-from assets.ingest.paths import RawFile, inbox_files
 from assets.ingest.reader import ingest_file
 from assets.normalize.normalize import normalize_files
 from orchestration.settings import NormalizeSettings
-from orchestration.storage import Layout
 
 
-def _ingest(layout: Layout, files: list[RawFile], out: Path) -> list[Path]:
-    posts = []
-    for raw in files:
-        target = [out / f"{raw.site}-{raw.name}.{t}.parquet" for t in ("posts", "q", "s")]
-        ingest_file(raw.path(layout), *target, site=raw.site, source_file=raw.key)
-        posts.append(target[0])
-    return posts
-
-
-@pytest.fixture(scope="module")
-def everything(demo_layout, tmp_path_factory) -> tuple[list[Path], pl.DataFrame]:
-    posts = _ingest(demo_layout, inbox_files(demo_layout), tmp_path_factory.mktemp("ingested"))
-    return posts, normalize_files(posts, NormalizeSettings())
-
-
-def test_every_current_post_is_normalized_once(demo_layout, everything):
-    _, scores = everything
+def test_every_current_post_is_normalized_once(demo_layout, demo_scored):
+    _, scores = demo_scored
     truth = pl.read_parquet(demo_layout.demo / "posts.parquet").filter(~pl.col("superseded"))
     assert scores.height == truth.height
     assert scores.select("site", "post_id").is_unique().all()
     assert scores["norm_score"].is_between(0, 1).all()
 
 
-def test_the_newer_api_record_replaces_the_dump_record(demo_layout, everything):
-    posts, _ = everything
+def test_the_newer_api_record_replaces_the_dump_record(demo_layout, demo_scored):
+    posts, _ = demo_scored
     from assets.ingest.current import current_posts
 
     current = current_posts(posts, ["score", "source_file"])
@@ -54,13 +35,20 @@ def test_the_newer_api_record_replaces_the_dump_record(demo_layout, everything):
     assert got["source_file"].str.starts_with("danbooru/posts-").all()
 
 
-def test_ingesting_the_same_file_again_changes_nothing(demo_layout, everything, tmp_path):
-    posts, scores = everything
+def test_ingesting_the_same_file_again_changes_nothing(demo_layout, demo_scored, tmp_path):
+    posts, scores = demo_scored
     dump = demo_layout.inbox / "danbooru" / "danbooru2021-posts000000000000.jsonl"
     copy = tmp_path / "inbox" / "danbooru" / "again.jsonl"
     copy.parent.mkdir(parents=True)
     shutil.copy(dump, copy)
-    again = _ingest(Layout(home=tmp_path), [RawFile("danbooru", "again.jsonl")], tmp_path)
+    again = [tmp_path / "again.parquet"]
+    ingest_file(
+        copy,
+        again[0],
+        tmp_path / "q.parquet",
+        tmp_path / "s.parquet",
+        source_file="danbooru/again.jsonl",
+    )
     rescored = normalize_files([*posts, *again], NormalizeSettings())
     assert (
         rescored.select("site", "post_id")
@@ -69,8 +57,8 @@ def test_ingesting_the_same_file_again_changes_nothing(demo_layout, everything, 
     )
 
 
-def test_cross_site_copies_share_an_image_key(demo_layout, everything):
-    _, scores = everything
+def test_cross_site_copies_share_an_image_key(demo_layout, demo_scored):
+    _, scores = demo_scored
     truth = pl.read_parquet(demo_layout.demo / "posts.parquet").filter(
         pl.col("has_image") & ~pl.col("superseded") & (pl.col("site") != "derpibooru")
     )

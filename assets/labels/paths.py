@@ -1,0 +1,13 @@
+"""Where manual_labels keeps its table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestration.storage import Layout
+
+STAGE = "manual_labels"
+
+
+def labels_path(layout: Layout) -> Path:
+    return layout.stage_dir(STAGE) / "labels.parquet"

@@ -1,0 +1,234 @@
+// The labeling page: keys 1-5 rate the image shown, s skips, u undoes, ? shows help.
+// A few posts ahead are fetched and their images decoded before they are needed, so rating
+// never waits on the network; labels are sent in order on one promise chain (an undo waits
+// for the labels before it), and a label counts as saved only once the server answered 200.
+"use strict";
+
+const AHEAD = 4;          // posts kept ready behind the one shown
+const RECENT = 30;        // posts labeled in this tab, kept out of what /api/next may return
+const NAME_KEY = "scoretag.labeler";
+
+const state = {
+  labeler: localStorage.getItem(NAME_KEY) || "",
+  client: Math.random().toString(36).slice(2, 10),
+  current: null,
+  queue: [],
+  recent: [],
+  pending: 0,
+  chain: Promise.resolve(),
+  fetching: false,
+  done: false,
+};
+
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  };
+  const response = await fetch(path, {credentials: "same-origin", ...init});
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
+  return data;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// Resolves once the image is decoded, so showing it later is instant.
+function preload(item) {
+  const img = new Image();
+  img.src = item.image_url;
+  item.ready = img.decode().catch(() => undefined);
+  item.img = img;
+  return item;
+}
+
+function exclusions() {
+  const held = state.queue.map((i) => i.post_key);
+  if (state.current) held.push(state.current.post_key);
+  return [...new Set([...held, ...state.recent])];
+}
+
+async function refill() {
+  if (state.fetching || !state.labeler) return;
+  state.fetching = true;
+  try {
+    while (state.queue.length < AHEAD && !state.done) {
+      const query = new URLSearchParams({labeler: state.labeler, exclude: exclusions().join(",")});
+      const item = await api(`/api/next?${query}`);
+      if (item.done) { state.done = true; break; }
+      state.queue.push(preload(item));
+      if (!state.current) advance();
+    }
+    showError("");
+  } catch (err) {
+    showError(`could not fetch the next image: ${err.message}`);
+    setTimeout(refill, 3000);
+  } finally {
+    state.fetching = false;
+  }
+  if (!state.current) show(null);
+}
+
+function advance() {
+  state.current = state.queue.shift() || null;
+  show(state.current);
+  refill();
+}
+
+function show(item) {
+  const image = $("image");
+  $("stage").dataset.postKey = item ? item.post_key : "";
+  image.hidden = !item;
+  $("message").textContent = item ? "" : state.done ? "All done: no posts left to rate." : "Loading…";
+  $("stratum").textContent = item ? item.stratum : "";
+  const link = $("post-link");
+  link.textContent = item ? item.post_key : "";
+  link.href = item && item.post_url ? item.post_url : "#";
+  if (item) { image.src = item.image_url; image.alt = item.post_key; }
+}
+
+function remember(key) {
+  state.recent.push(key);
+  if (state.recent.length > RECENT) state.recent.shift();
+}
+
+// Network failures are retried (the label stays pending); a 4xx is the label's own fault.
+async function postUntilAnswered(path, body) {
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10000)) {
+    try {
+      return await api(path, body);
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) throw err;
+      showError(`saving failed (${err.message}); retrying…`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+function enqueue(task) {
+  state.pending += 1;
+  updateSaving();
+  state.chain = state.chain.then(task).catch((err) => showError(err.message)).finally(() => {
+    state.pending -= 1;
+    updateSaving();
+    refreshProgress();
+  });
+}
+
+function rate(value) {
+  const item = state.current;
+  if (!item) return;
+  remember(item.post_key);
+  // One id per label: a retry after a lost answer is recognised, not stored twice.
+  const body = {post_key: item.post_key, labeler: state.labeler, value, client: state.client,
+                request_id: crypto.randomUUID()};
+  enqueue(() => postUntilAnswered("/api/labels", body).then(() => showError("")));
+  advance();
+}
+
+function undo() {
+  enqueue(async () => {
+    let result;
+    try {
+      result = await postUntilAnswered("/api/undo", {labeler: state.labeler});
+    } catch (err) {
+      if (err.status === 409) { showError("nothing to undo"); return; }
+      throw err;
+    }
+    if (!result.item) return;
+    if (state.current) state.queue.unshift(state.current);
+    state.recent = state.recent.filter((k) => k !== result.item.post_key);
+    state.current = preload(result.item);
+    show(state.current);
+    showError("");
+  });
+}
+
+function updateSaving() {
+  $("saving").textContent = state.pending ? `saving ${state.pending}…` : "";
+}
+
+async function refreshProgress() {
+  if (!state.labeler) return;
+  try {
+    const p = await api(`/api/progress?${new URLSearchParams({labeler: state.labeler})}`);
+    const share = p.total ? p.labeled / p.total : 0;
+    $("progress-fill").style.width = `${(100 * share).toFixed(2)}%`;
+    $("progress-text").textContent =
+      `${p.labeled} / ${p.total} labeled · ${Math.round(p.per_hour)} per hour`;
+  } catch (err) {
+    $("progress-text").textContent = "progress unavailable";
+  }
+}
+
+function toggleHelp(open) {
+  const help = $("help");
+  help.hidden = open === undefined ? !help.hidden : !open;
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  if (event.target.closest("input, textarea") || !$("name-dialog").hidden) return;
+  const key = event.key;
+  if (key === "?") toggleHelp();
+  else if (key === "Escape") toggleHelp(false);
+  else if (!$("help").hidden) return;
+  else if (key >= "1" && key <= "5") rate(Number(key));
+  else if (key === "s" || key === "S") rate("skip");
+  else if (key === "u" || key === "U") undo();
+  else return;
+  event.preventDefault();
+}
+
+function onButton(event) {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.dataset.action === "undo") undo();
+  else if (button.dataset.value === "skip") rate("skip");
+  else if (button.dataset.value) rate(Number(button.dataset.value));
+  button.blur();
+}
+
+function askName() {
+  $("name-input").value = state.labeler;
+  $("name-dialog").hidden = false;
+  $("name-input").focus();
+}
+
+function start() {
+  $("who").textContent = state.labeler;
+  state.queue = []; state.current = null; state.recent = []; state.done = false;
+  refreshProgress();
+  refill();
+}
+
+function setup() {
+  document.addEventListener("keydown", onKey);
+  $("keys").addEventListener("click", onButton);
+  $("help-button").addEventListener("click", () => toggleHelp());
+  $("help-close").addEventListener("click", () => toggleHelp(false));
+  $("who").addEventListener("click", askName);
+  $("name-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("name-input").value.trim();
+    if (!name) return;
+    localStorage.setItem(NAME_KEY, name);
+    state.labeler = name;
+    $("name-dialog").hidden = true;
+    start();
+  });
+  // When everything is rated, look again now and then: a new round may have been added.
+  setInterval(() => { if (state.done && !state.current) { state.done = false; refill(); } }, 30000);
+  if (state.labeler) start(); else askName();
+}
+
+setup();

@@ -1,0 +1,189 @@
+"""A storage root with a rating pool and its images, and the labeling app serving it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from assets.pool.schema import POOL
+
+SCORETAG = Path(sys.executable).parent / "scoretag"
+SITES = ("danbooru", "e621", "derpibooru", "gelbooru")
+
+
+@pytest.fixture(scope="session")
+def demo_images(tmp_path_factory) -> tuple[Path, list[tuple[str, int, str]]]:
+    """A small demo build: its image folder, and (site, post_id, file name) of posts that
+    have a usable image."""
+    from orchestration.demo.build import build_demo
+    from orchestration.settings import DemoSettings
+    from orchestration.storage import Layout
+
+    home = tmp_path_factory.mktemp("labels-demo")
+    build_demo(Layout(home=home), DemoSettings(images=60, posts=200))
+    posts = (
+        pl.read_parquet(home / "demo" / "posts.parquet")
+        .filter("has_image", ~pl.col("superseded"))
+        .unique(["site", "post_id"])
+    )
+    images = pl.read_parquet(home / "demo" / "images.parquet").filter("usable")
+    joined = posts.join(images.select("md5", "file_name"), on="md5").sort("site", "post_id")
+    return home / "images", list(joined.select("site", "post_id", "file_name").iter_rows())
+
+
+def pool_frame(posts: list[tuple[str, int, str]], size: int) -> pl.DataFrame:
+    """`size` pool rows: the demo's posts first, then made-up posts reusing their images."""
+    rows = []
+    for i in range(size):
+        site, post_id, file_name = (
+            posts[i] if i < len(posts) else (SITES[i % 4], 900_000 + i, posts[i % len(posts)][2])
+        )
+        rows.append(
+            {
+                "post_key": f"{site}:{post_id}",
+                "site": site,
+                "post_id": post_id,
+                "image_key": file_name.split(".")[0],
+                "image_path": file_name,
+                "rating": "g",
+                "norm_score": 0.5,
+                "decile": i % 10,
+                "style": "other",
+                "stratum": f"{site}/g/d{i % 10}/other",
+                "round": 1,
+                "round_kind": "stratified",
+                "reason": "test",
+                "selected_at": datetime.now(UTC),
+            }
+        )
+    return pl.DataFrame(rows, schema=POOL)
+
+
+def make_home(root: Path, demo_images, size: int) -> Path:
+    """A storage root whose pool has `size` posts, its image root the demo's images."""
+    images, posts = demo_images
+    home = root / "home"
+    (home / "data" / "rating_pool").mkdir(parents=True)
+    (home / "images").symlink_to(images, target_is_directory=True)
+    pool_frame(posts, size).write_parquet(home / "data" / "rating_pool" / "pool.parquet")
+    return home
+
+
+@pytest.fixture
+def home(tmp_path, demo_images) -> Path:
+    return make_home(tmp_path, demo_images, size=600)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """`scoretag label serve` in a subprocess."""
+
+    home: Path
+    token: str | None = None
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def start(self) -> Server:
+        self.port = self.port or free_port()
+        command = [
+            str(SCORETAG),
+            "--home",
+            str(self.home),
+            "label",
+            "serve",
+            "--port",
+            str(self.port),
+        ]
+        env = {**os.environ, "SCORETAG_LABEL_TOKEN": self.token or ""}
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self._wait_until_up()
+        return self
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stdout.read().decode()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/api/health", headers=self.headers).is_success:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("server did not come up in 30 s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def serve():
+    """Start servers with `serve(home, token=None)`; every one is stopped after the test."""
+    started: list[Server] = []
+
+    def start(home: Path, token: str | None = None) -> Server:
+        started.append(Server(home, token).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.kill(signal.SIGTERM)
+
+
+def client_for(home: Path, **config):
+    """An in-process client of the app for the storage root `home`."""
+    from starlette.testclient import TestClient
+
+    from assets.labels.app import AppConfig, create_app
+
+    app = create_app(
+        AppConfig(
+            pool_path=home / "data" / "rating_pool" / "pool.parquet",
+            image_root=home / "images",
+            store_path=home / "labels.sqlite",
+            **config,
+        )
+    )
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
+def store_events(home: Path) -> pl.DataFrame:
+    from assets.labels.store import LabelStore
+
+    with LabelStore(home / "labels.sqlite", read_only=True) as store:
+        return store.events()
+
+
+@pytest.fixture
+def api(home) -> Iterator:
+    with client_for(home, rng_seed=7) as client:
+        yield client

@@ -1,0 +1,95 @@
+"""A real browser labels with the keyboard: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assets.labels.queue import labeling_order
+from tests.labels.conftest import make_home, store_events
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+VALUES = [3, 1, 4, 1, 5, 2, 2, 3, 5, 4]
+POOL = 40
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser test")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def shown(page) -> str:
+    return page.get_attribute("#stage", "data-post-key") or ""
+
+
+def wait_for_another(page, previous: str) -> str:
+    page.wait_for_function(
+        "(previous) => { const k = document.getElementById('stage').dataset.postKey;"
+        " return k && k !== previous; }",
+        arg=previous,
+    )
+    return shown(page)
+
+
+def test_label_ten_with_the_keyboard_undo_one_and_reload(browser, tmp_path, demo_images, serve):
+    server = serve(make_home(tmp_path, demo_images, size=POOL))
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    images: list[str] = []
+    page.on("request", lambda r: images.append(r.url) if "/images/" in r.url else None)
+    page.goto(server.url)
+    page.fill("#name-input", "alice")
+    page.press("#name-input", "Enter")
+
+    keys = [wait_for_another(page, "")]
+    page.wait_for_function("document.getElementById('image').naturalWidth > 0")
+    for _ in range(50):  # the shown image and the AHEAD=4 behind it
+        if len(set(images)) >= 5:
+            break
+        page.wait_for_timeout(100)
+    assert len(set(images)) >= 5, "the next images are fetched before they are needed"
+    for i, value in enumerate(VALUES):
+        page.keyboard.press(str(value))
+        if i < len(VALUES) - 1:
+            keys.append(wait_for_another(page, keys[-1]))
+    page.keyboard.press("u")
+    page.wait_for_function(f"document.getElementById('stage').dataset.postKey === '{keys[-1]}'")
+    page.wait_for_function(
+        f"document.getElementById('progress-text').textContent.startsWith('9 / {POOL}')"
+    )
+
+    page.reload()
+    page.wait_for_function(
+        f"document.getElementById('progress-text').textContent.startsWith('9 / {POOL}')"
+    )
+    assert wait_for_another(page, "") == keys[-1], "the undone image is the next one again"
+    page.keyboard.press("?")
+    assert page.is_visible("#help")
+    page.keyboard.press("?")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "labeling-app.png"))
+
+    events = store_events(server.home)
+    labels = events.filter(kind="label")
+    assert events["kind"].to_list() == ["label"] * 10 + ["undo"]
+    assert labels["post_key"].to_list() == keys and len(set(keys)) == 10
+    assert labels["value"].to_list() == VALUES
+    assert set(labels["labeler"]) == {"alice"}
+    pool = pl.read_parquet(server.home / "data" / "rating_pool" / "pool.parquet")
+    assert keys == labeling_order(pool, seed=0)[:10], "new posts come in the pool's order"
+    assert events["undoes"][-1] == labels["id"][-1]
