@@ -88,6 +88,12 @@ def item(row: dict) -> dict:
     }
 
 
+def client_of(request: Request, session: object) -> str:
+    """Who sent an event: the client's address, and the page session's id if it gave one."""
+    address = request.client.host if request.client else "unknown"
+    return f"{address} {session[:64]}" if isinstance(session, str) and session else address
+
+
 def labeler_name(value: object) -> str:
     name = value.strip() if isinstance(value, str) else ""
     if not name:
@@ -141,7 +147,7 @@ class Labeling:
             raise ApiError(404, f"unknown post_key {key!r}: not in the rating pool")
         if value is None:
             raise ApiError(422, 'value is missing: give 1 to 5, or "skip"')
-        client = body.get("client") if isinstance(body.get("client"), str) else None
+        client = client_of(request, body.get("client"))
         request_id = body.get("request_id")
         if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 64):
             raise ApiError(422, "request_id must be a string of at most 64 characters")
@@ -154,8 +160,11 @@ class Labeling:
         return JSONResponse({"ok": True, "id": event, "post_key": key, "value": value})
 
     async def undo(self, request: Request) -> Response:
-        labeler = labeler_name((await json_body(request)).get("labeler"))
-        undone = await run_in_threadpool(self.store.undo, labeler)
+        body = await json_body(request)
+        labeler = labeler_name(body.get("labeler"))
+        undone = await run_in_threadpool(
+            self.store.undo, labeler, client_of(request, body.get("client"))
+        )
         if undone is None:
             raise ApiError(409, f"nothing to undo for {labeler!r}")
         row = self.pool.current().rows.get(undone["post_key"])

@@ -162,3 +162,11 @@ def test_a_label_retried_with_its_request_id_is_stored_once(api, home):
     assert store_events(home).height == 1
     too_long = {**body, "request_id": "x" * 65}
     assert api.post("/api/labels", json=too_long).status_code == 422
+
+
+def test_events_record_the_client_address(api, home):
+    key = api.get("/api/next", params={"labeler": "ann"}).json()["post_key"]
+    api.post("/api/labels", json={"post_key": key, "labeler": "ann", "value": 2, "client": "tab-1"})
+    api.post("/api/undo", json={"labeler": "ann"})
+    clients = store_events(home)["client"].to_list()
+    assert clients[0] == "testclient tab-1" and clients[1] == "testclient"
