@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Literal
+
 import dagster as dg
 
+from orchestration.backbone import Backbone, Identity, identity, load_backbone
 from orchestration.profile import Profile, load_profile
-from orchestration.settings import Settings
+from orchestration.settings import BackboneSettings, Settings
 from orchestration.storage import Layout
 
 
@@ -33,5 +37,46 @@ class ScoretagResource(dg.ConfigurableResource):
         return self.load().layout
 
 
+class BackboneResource(dg.ConfigurableResource):
+    """The open_clip image encoder: model name, weights (pretrained tag or local checkpoint;
+    neither: random weights drawn from `seed`), device (`auto`: cuda, mps, then cpu),
+    precision and batch size. Defaults come from the profile's [backbone] table; a run may
+    override any of them from the launchpad."""
+
+    model: str
+    pretrained: str = ""
+    checkpoint: str = ""
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp16"
+    batch_size: int = 256
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: BackboneSettings) -> BackboneResource:
+        return cls(**settings.model_dump())
+
+    @property
+    def settings(self) -> BackboneSettings:
+        return BackboneSettings(**{k: getattr(self, k) for k in BackboneSettings.model_fields})
+
+    def identity(self) -> Identity:
+        """Known without loading weights (a checkpoint is hashed, once per process)."""
+        return identity(self.settings)
+
+    def load(self) -> Backbone:
+        """The model on its device; built once per process."""
+        return _loaded(self.settings)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(settings: BackboneSettings) -> Backbone:
+    return load_backbone(settings)
+
+
 def resource_defs(profile: Profile, config: str = "") -> dg.Definitions:
-    return dg.Definitions(resources={"scoretag": ScoretagResource.for_profile(profile, config)})
+    return dg.Definitions(
+        resources={
+            "scoretag": ScoretagResource.for_profile(profile, config),
+            "backbone": BackboneResource.from_settings(profile.settings.backbone),
+        }
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -110,6 +110,21 @@ class LabelSettings(_Strict):
     min_self_consistency: float = Field(default=0.6, ge=0, le=1)
 
 
+class EmbedSettings(_Strict):
+    """How images are read and their embeddings stored (see assets/embeddings).
+
+    `workers`: processes decoding images (0: decode in the model's process); auto is one
+    per core, at most 16."""
+
+    workers: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # decoding processes
+    prefetch: int = Field(default=4, ge=1)  # batches each worker decodes ahead
+    shard_size: int = Field(default=8192, ge=1)  # embeddings per parquet shard
+    max_pixels: int = Field(default=89_478_485, ge=1)  # bigger pictures are refused as bombs
+    # Optional parquet or CSV listing image files: a `path` column (absolute, or relative to
+    # the image root) and `md5`, `sha512` or `image_key`; for images not named by their md5.
+    image_index: str = ""
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -130,6 +145,7 @@ class Settings(_Strict):
     pool: PoolSettings = PoolSettings()
     labels: LabelSettings = LabelSettings()
     backbone: BackboneSettings = BackboneSettings()
+    embed: EmbedSettings = EmbedSettings()
     demo: DemoSettings | None = None
 
 
