@@ -19,6 +19,8 @@ import polars as pl
 from orchestration.atomic import write_parquet
 
 MD5_NAME = re.compile(r"^[0-9a-f]{32}$")
+# Files worth hashing to find a Philomena post's image (never tar shards or sidecars).
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "avif", "jxl")
 FILES: dict[str, pl.DataType] = {
     "image_path": pl.String,
     "md5": pl.String,
@@ -101,9 +103,8 @@ def image_files(posts: pl.DataFrame, root: Path, cache: Path) -> pl.DataFrame:
     if needs_sha.height == 0:
         return found.select("site", "post_id", "image_path")
     claimed = posts["md5"].drop_nulls().implode()
-    orphans = sha512s(
-        root, files.filter(~pl.col("md5").is_in(claimed) | pl.col("md5").is_null()), cache
-    )
+    unclaimed = ~pl.col("md5").is_in(claimed) | pl.col("md5").is_null()
+    orphans = sha512s(root, files.filter(unclaimed & pl.col("file_ext").is_in(IMAGE_EXTS)), cache)
     by_sha = orphans.unique("sha512", keep="first").select("sha512", sha_path="image_path")
     found = found.join(by_sha, on="sha512", how="left").with_columns(
         image_path=pl.coalesce("image_path", "sha_path")

@@ -1,0 +1,158 @@
+"""embeddings: every image of a raw file embedded once per backbone (the GPU step)."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.embeddings.dataset import resolve_workers
+from assets.embeddings.embed import Plan, Progress, embed
+from assets.embeddings.scope import Scope, scope
+from assets.embeddings.store import FAILURES, EmbeddingStore
+from assets.ingest.assets import raw_files, raw_posts
+from assets.ingest.paths import RawFile
+from orchestration.atomic import write_parquet
+from orchestration.plots import markdown_table
+from orchestration.resources import BackboneResource, ScoretagResource
+from orchestration.settings import Settings
+from orchestration.storage import Layout
+
+STAGE = "embeddings"
+POST_COLUMNS = ["site", "post_id", "md5", "sha512", "file_ext"]
+# On Kubernetes (dagster-k8s run or step launchers) the step's pod asks for one GPU.
+GPU_OP_TAGS = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
+        }
+    }
+}
+LOG_EVERY_S = 30.0
+
+
+class EmbeddingsConfig(dg.Config):
+    """One-off overrides of the profile's [embed] settings for this run."""
+
+    workers: int | None = None
+    shard_size: int | None = None
+
+
+def store_for(layout: Layout, backbone: BackboneResource) -> EmbeddingStore:
+    return EmbeddingStore(layout.stage_dir(STAGE), backbone.identity())
+
+
+def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
+    posts_path = raw.output(layout, "posts")
+    if not posts_path.is_file():
+        raise dg.Failure(f"raw_posts has no output for {raw.key}: materialize it first")
+    index = Path(settings.embed.image_index).expanduser() if settings.embed.image_index else None
+    return scope(
+        pl.read_parquet(posts_path, columns=POST_COLUMNS),
+        layout.images,
+        layout.stage_dir(STAGE) / "cache",
+        settings.pool.non_image_exts,
+        index,
+    )
+
+
+def _plan(settings: Settings, backbone: BackboneResource, config: EmbeddingsConfig) -> Plan:
+    embed_settings = settings.embed
+    return Plan(
+        batch_size=backbone.batch_size,
+        workers=resolve_workers(
+            config.workers if config.workers is not None else embed_settings.workers
+        ),
+        prefetch=embed_settings.prefetch,
+        shard_size=config.shard_size or embed_settings.shard_size,
+        max_pixels=embed_settings.max_pixels,
+    )
+
+
+def _logger(context: dg.AssetExecutionContext) -> Callable[[Progress], None]:
+    last = [0.0]
+
+    def log(progress: Progress) -> None:
+        if progress.seconds - last[0] >= LOG_EVERY_S or progress.done == progress.total:
+            last[0] = progress.seconds
+            context.log.info(
+                f"{progress.done:,}/{progress.total:,} images "
+                f"({progress.failed:,} failed), {progress.images_per_s:,.0f} images/s"
+            )
+
+    return log
+
+
+def _metadata(
+    store: EmbeddingStore, found: Scope, cached: int, progress: Progress, failures: pl.DataFrame
+) -> dict:
+    reasons = failures["reason"].value_counts(sort=True).rename({"count": "images"})
+    identity = store.identity
+    return {
+        "dagster/row_count": cached + progress.embedded,
+        "backbone_id": identity.id,
+        "model": identity.model,
+        "weights": identity.weights,
+        "embed_dim": identity.embed_dim,
+        "posts": found.posts,
+        "posts_not_images": found.not_images,
+        "images_without_file": found.without_file,
+        "requested": found.requested,
+        "cached_hits": cached,
+        "embedded": progress.embedded,
+        "failed": progress.failed,
+        "failures_by_reason": markdown_table(reasons.to_dicts()),
+        "images_per_s": round(progress.images_per_s, 1),
+        "seconds": round(progress.seconds, 2),
+        "shards_written": len(progress.shards),
+        "store": dg.MetadataValue.path(str(store.dir)),
+    }
+
+
+@dg.asset(
+    partitions_def=raw_files,
+    deps=[raw_posts],
+    group_name="embeddings",
+    pool="gpu",
+    kinds={"pytorch", "gpu", "parquet"},
+    op_tags=GPU_OP_TAGS,
+    owners=["team:curation"],
+    code_version="1",
+)
+def embeddings(
+    context: dg.AssetExecutionContext,
+    config: EmbeddingsConfig,
+    scoretag: ScoretagResource,
+    backbone: BackboneResource,
+) -> dg.MaterializeResult:
+    """open_clip image embeddings (fp16, unit length) of every picture of one raw file,
+    stored per backbone in parquet shards keyed by image_key. An image embedded before with
+    the same backbone (from any raw file) is not embedded again; one that cannot be used is
+    listed in embedding_failures with its reason, and the run goes on."""
+    profile = scoretag.load()
+    raw = RawFile.from_key(context.partition_key)
+    found = _scope(raw, profile.layout, profile.settings)
+    store = store_for(profile.layout, backbone).ensure()
+    write_parquet(found.images.select("image_key"), store.requested_path(raw.key))
+    todo = found.images.join(store.keys().to_frame(), on="image_key", how="anti")
+    cached = found.requested - todo.height
+    context.log.info(
+        f"{found.requested:,} images requested: {cached:,} embedded before, {todo.height:,} to do"
+    )
+    progress, failures = Progress(total=0), pl.DataFrame(schema=FAILURES)
+    if todo.height:
+        plan = _plan(profile.settings, backbone, config)
+        loaded = backbone.load()
+        context.log.info(
+            f"{store.identity.id} on {loaded.device} ({loaded.precision}), batch "
+            f"{plan.batch_size}, {plan.workers} decoding workers"
+        )
+        progress, failures = embed(
+            todo.sort("path", "offset"), loaded, store, raw.key, plan, _logger(context)
+        )
+    write_parquet(failures, store.failures_path(raw.key))
+    if not backbone.settings.trained:
+        context.log.warning(
+            f"{store.identity.model} has random weights: its embeddings carry no quality signal"
+        )
+    return dg.MaterializeResult(metadata=_metadata(store, found, cached, progress, failures))

@@ -1,0 +1,158 @@
+"""Embed what is not embedded yet: decode in workers, encode in batches, commit shards.
+
+A run writes a shard every `shard_size` embeddings, so a run killed at any moment loses at
+most the shard in flight: the next run finds the committed shards' keys in the store and
+starts after them. Failures are collected and returned; the caller records them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import torch
+
+from assets.embeddings.dataset import Batch, ImageFiles, batches, resolve_workers
+from assets.embeddings.encode import Encoder
+from assets.embeddings.preprocess import Geometry
+from assets.embeddings.store import FAILURES, EmbeddingStore
+from orchestration.atomic import remove_orphans
+from orchestration.backbone import Backbone
+
+# Workers decode in chunks smaller than a model batch: the first batch is ready sooner and
+# the last images are spread over every worker instead of waiting on one.
+DECODE_CHUNK = 32
+
+
+def grouped(chunks: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
+    """Decoded chunks gathered until they hold `size` images (the last group may hold fewer)."""
+    group: list[Batch] = []
+    count = 0
+    for chunk in chunks:
+        group.append(chunk)
+        count += len(chunk.positions)
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one run reads and batches."""
+
+    batch_size: int = 256
+    workers: int = 2
+    prefetch: int = 4
+    shard_size: int = 8192
+    max_pixels: int = 89_478_485
+
+
+@dataclass
+class Progress:
+    """What a run did so far; `on_batch` receives it after every batch."""
+
+    total: int
+    embedded: int = 0
+    failed: int = 0
+    shards: list = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def done(self) -> int:
+        return self.embedded + self.failed
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def images_per_s(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+class _ShardBuffer:
+    """Embeddings waiting to fill a shard."""
+
+    def __init__(self, store: EmbeddingStore, partition: str, size: int):
+        self.store, self.partition, self.size = store, partition, size
+        self.keys: list[str] = []
+        self.vectors: list[np.ndarray] = []
+
+    def add(self, keys: list[str], vectors: np.ndarray, progress: Progress) -> None:
+        self.keys += keys
+        self.vectors.append(vectors)
+        if len(self.keys) >= self.size:
+            self.flush(progress)
+
+    def flush(self, progress: Progress) -> None:
+        if self.keys:
+            path = self.store.write_shard(self.partition, self.keys, np.concatenate(self.vectors))
+            progress.shards.append(path)
+            self.keys, self.vectors = [], []
+
+
+@contextlib.contextmanager
+def _share_cores(device: str, workers: int) -> Iterator[None]:
+    """On a CPU, the model's threads and the decoding workers share the cores: give the
+    model what the workers leave, instead of both fighting over all of them."""
+    before = torch.get_num_threads()
+    if device == "cpu" and workers:
+        torch.set_num_threads(max(1, resolve_workers("auto") - workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def embed(
+    todo: pl.DataFrame,
+    backbone: Backbone,
+    store: EmbeddingStore,
+    partition: str,
+    plan: Plan,
+    on_batch: Callable[[Progress], None] = lambda p: None,
+) -> tuple[Progress, pl.DataFrame]:
+    """Embed the images of `todo` (LOCATION rows, one per image_key) into shards of
+    `partition`; returns the progress and the failures (FAILURES rows)."""
+    progress = Progress(total=todo.height)
+    failures: list[tuple] = []
+    if todo.height == 0:
+        return progress, pl.DataFrame(schema=FAILURES)
+    store.ensure()
+    remove_orphans(store.shard_dir(partition))  # the shard a killed run had in flight
+    keys = todo["image_key"].to_numpy()
+    dataset = ImageFiles(todo, Geometry.of(backbone.identity), plan.max_pixels)
+    encoder = Encoder(backbone)
+    buffer = _ShardBuffer(store, partition, plan.shard_size)
+    chunk = min(plan.batch_size, DECODE_CHUNK)
+    loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
+    with _share_cores(backbone.device, plan.workers):
+        for group in grouped(loader, plan.batch_size):
+            positions = np.concatenate([c.positions for c in group])
+            vectors = encoder([c.pixels for c in group if len(c.positions)])
+            buffer.add(keys[positions].tolist(), vectors, progress)
+            for c in group:
+                failures += [(str(keys[i]), reason, detail) for i, reason, detail in c.failures]
+                progress.failed += len(c.failures)
+            progress.embedded += len(positions)
+            on_batch(progress)
+    buffer.flush(progress)
+    return progress, _failure_rows(todo, failures)
+
+
+def _failure_rows(todo: pl.DataFrame, failures: list[tuple]) -> pl.DataFrame:
+    schema = {"image_key": pl.String, "reason": pl.String, "detail": pl.String}
+    frame = pl.DataFrame(failures, schema=schema, orient="row")
+    return (
+        frame.join(todo.select("image_key", "path"), on="image_key", how="left")
+        .with_columns(failed_at=pl.lit(datetime.now(UTC)))
+        .select(list(FAILURES))
+        .cast(FAILURES)
+    )

@@ -1,0 +1,175 @@
+"""Where each image's bytes are: a file under the image root named by its md5 (or matched by
+sha512), a member of a tar shard in webdataset layout, or a path an index file gives.
+
+Tar shards: `*.tar` files anywhere under the image root. A member belongs to the image its
+key names, where the key (file name without extensions) is an md5 or a sha512; otherwise the
+member's `<key>.json` sidecar may give `md5` or `sha512` (as img2dataset writes them). Each
+shard's member table is read once and cached by path, size and modification time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import polars as pl
+
+from assets.pool.images import IMAGE_EXTS, image_files
+from orchestration.atomic import write_parquet
+
+LOCATION: dict[str, pl.DataType] = {
+    "image_key": pl.String,
+    "path": pl.String,  # absolute
+    "offset": pl.Int64,  # -1: the whole file; else a byte range inside a tar shard
+    "length": pl.Int64,
+    "file_ext": pl.String,
+}
+MEMBERS: dict[str, pl.DataType] = {
+    "tar": pl.String,
+    "tar_size": pl.Int64,
+    "tar_mtime_ns": pl.Int64,
+    "md5": pl.String,
+    "sha512": pl.String,
+    "offset": pl.Int64,
+    "length": pl.Int64,
+    "file_ext": pl.String,
+}
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_SHA512 = re.compile(r"^[0-9a-f]{128}$")
+
+
+def _hash_of(key: str) -> tuple[str | None, str | None]:
+    key = key.lower()
+    return (key if _MD5.match(key) else None, key if _SHA512.match(key) else None)
+
+
+def _sidecar_hashes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str | None, ...]:
+    try:
+        meta = json.loads(tar.extractfile(member).read())
+    except (ValueError, AttributeError, OSError):
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    md5, sha = str(meta.get("md5") or "").lower(), str(meta.get("sha512") or "").lower()
+    return (md5 if _MD5.match(md5) else None, sha if _SHA512.match(sha) else None)
+
+
+def read_members(path: Path) -> list[tuple]:
+    """(md5, sha512, offset, length, ext) of each image member of one tar shard."""
+    images: dict[str, tuple[int, int, str]] = {}
+    hashes: dict[str, tuple[str | None, str | None]] = {}
+    with tarfile.open(path, "r:") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            folder, _, base = member.name.rpartition("/")
+            key, _, exts = base.partition(".")
+            key_path, ext = f"{folder}/{key}", exts.rpartition(".")[2].lower()
+            if ext in IMAGE_EXTS:
+                images[key_path] = (member.offset_data, member.size, ext)
+                hashes.setdefault(key_path, _hash_of(key))
+            elif ext == "json" and not any(_hash_of(key)):
+                hashes[key_path] = _sidecar_hashes(tar, member)
+    return [(*hashes.get(k, (None, None)), *where) for k, where in images.items()]
+
+
+def tar_members(root: Path, cache: Path) -> pl.DataFrame:
+    """Image members of every tar shard under `root` (`path` is the shard's), from the cache
+    where a shard is unchanged."""
+    shards = sorted(p for p in root.rglob("*.tar") if p.is_file()) if root.is_dir() else []
+    known = pl.read_parquet(cache) if cache.is_file() else pl.DataFrame(schema=MEMBERS)
+    frames, changed = [], False
+    for shard in shards:
+        stat = shard.stat()
+        cached = known.filter(
+            (pl.col("tar") == str(shard))
+            & (pl.col("tar_size") == stat.st_size)
+            & (pl.col("tar_mtime_ns") == stat.st_mtime_ns)
+        )
+        if cached.height == 0:
+            rows = [(str(shard), stat.st_size, stat.st_mtime_ns, *m) for m in read_members(shard)]
+            cached = pl.DataFrame(rows, schema=MEMBERS, orient="row")
+            changed = True
+        frames.append(cached)
+    members = pl.concat(frames) if frames else pl.DataFrame(schema=MEMBERS)
+    if changed or members.height != known.height:
+        write_parquet(members, cache)
+    return members.rename({"tar": "path"})
+
+
+def index_files(index: Path, root: Path) -> pl.DataFrame:
+    """An index file's rows as (md5, sha512, image_key, path): a `path` column and at least
+    one of `md5`, `sha512`, `image_key`."""
+    if not index.is_file():
+        raise FileNotFoundError(f"image index not found: {index}")
+    frame = pl.read_parquet(index) if index.suffix == ".parquet" else pl.read_csv(index)
+    keys = [c for c in ("md5", "sha512", "image_key") if c in frame.columns]
+    if "path" not in frame.columns or not keys:
+        raise ValueError(
+            f"image index {index} needs a `path` column and one of md5, sha512, image_key "
+            f"(it has {', '.join(frame.columns)})"
+        )
+    absolute = pl.col("path").cast(pl.String)
+    absolute = (
+        pl.when(absolute.str.starts_with("/"))
+        .then(absolute)
+        .otherwise(pl.lit(f"{root}/") + absolute)
+    )
+    return frame.select(
+        *[
+            pl.col(c).cast(pl.String).str.to_lowercase()
+            if c in frame.columns
+            else pl.lit(None, pl.String).alias(c)
+            for c in ("md5", "sha512", "image_key")
+        ],
+        path=absolute,
+        offset=pl.lit(-1, pl.Int64),
+        length=pl.lit(-1, pl.Int64),
+        file_ext=pl.col("path").cast(pl.String).str.extract(r"\.([^./]+)$").str.to_lowercase(),
+    )
+
+
+def _match(wanted: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Rows of `wanted` (image_key, md5, sha512) found in `table` by any of those keys."""
+    found = []
+    for key in ("md5", "sha512", "image_key"):
+        if key not in table.columns:
+            continue
+        by_key = table.filter(pl.col(key).is_not_null()).unique(key, keep="first")
+        found.append(
+            wanted.filter(pl.col(key).is_not_null())
+            .join(by_key.select(key, *list(LOCATION)[1:]), on=key)
+            .select(list(LOCATION))
+        )
+    return pl.concat(found).unique("image_key", keep="first", maintain_order=True)
+
+
+def locate(
+    posts: pl.DataFrame, root: Path, cache_dir: Path, index: Path | None = None
+) -> pl.DataFrame:
+    """Where the bytes of each image of `posts` (site, post_id, md5, sha512, image_key) are:
+    one LOCATION row per image_key found, looking in loose files, then tar shards, then the
+    index."""
+    loose = image_files(posts, root, cache_dir / "sha512_cache.parquet")
+    located = (
+        posts.join(loose.filter(pl.col("image_path").is_not_null()), on=["site", "post_id"])
+        .select(
+            "image_key",
+            path=pl.lit(f"{root}/") + pl.col("image_path"),
+            offset=pl.lit(-1, pl.Int64),
+            length=pl.lit(-1, pl.Int64),
+            file_ext=pl.col("image_path").str.extract(r"\.([^./]+)$").str.to_lowercase(),
+        )
+        .unique("image_key", keep="first", maintain_order=True)
+    )
+    wanted = posts.select("image_key", "md5", "sha512").unique("image_key", keep="first")
+    elsewhere = [lambda: tar_members(root, cache_dir / "tar_members.parquet")]
+    if index is not None:
+        elsewhere.append(lambda: index_files(index, root))
+    for table in elsewhere:
+        wanted = wanted.join(located.select("image_key"), on="image_key", how="anti")
+        if wanted.height:
+            located = pl.concat([located, _match(wanted, table())])
+    return located.cast(LOCATION)

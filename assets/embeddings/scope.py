@@ -1,0 +1,48 @@
+"""Which images a raw file asks to embed: its posts' images (one per image_key), wherever
+their bytes are found, less videos and other files that are not pictures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assets.embeddings.locate import LOCATION, locate
+from assets.normalize.images import with_image_key
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The images to embed, and how the raw file's posts came down to them."""
+
+    images: pl.DataFrame  # LOCATION rows
+    posts: int
+    not_images: int  # posts of videos, flash and archives
+    without_file: int  # picture posts whose bytes are nowhere under the image root
+
+    @property
+    def requested(self) -> int:
+        return self.images.height
+
+
+def scope(
+    posts: pl.DataFrame,
+    root: Path,
+    cache_dir: Path,
+    non_image_exts: tuple[str, ...],
+    index: Path | None = None,
+) -> Scope:
+    """`posts` has the raw_posts columns site, post_id, md5, sha512 and file_ext."""
+    not_image = pl.col("file_ext").is_in(list(non_image_exts)).fill_null(False)
+    keyed = with_image_key(posts.select("site", "post_id", "md5", "sha512", "file_ext"))
+    pictures = keyed.filter(~not_image)
+    located = locate(pictures, root, cache_dir, index)
+    images = located.filter(~not_image)
+    picture_keys = pictures["image_key"].n_unique()
+    return Scope(
+        images=images.select(list(LOCATION)),
+        posts=posts.height,
+        not_images=keyed.height - pictures.height,
+        without_file=picture_keys - located.height,
+    )
