@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.embeddings import assets as embeddings_assets
+from assets.embeddings import checks as embeddings_checks
 from assets.ingest import assets as ingest_assets
 from assets.ingest import checks as ingest_checks
 from assets.labels import assets as labels_assets
@@ -28,6 +30,8 @@ STAGES = (
     pool_checks,
     labels_assets,
     labels_checks,
+    embeddings_assets,
+    embeddings_checks,
 )
 
 

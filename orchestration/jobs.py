@@ -1,8 +1,10 @@
 """Jobs a user launches by name.
 
-Ingestion is partitioned (one partition per raw file) and everything after it is not, so the
-lineage runs as two jobs: `ingest` for one raw file, `main` for the rest. `scoretag run`
-(and the UI's "Materialize all", as a backfill) runs both in order.
+Ingestion and embedding are partitioned (one partition per raw file) and everything after
+them is not, so the lineage runs as two jobs: `ingest` for one raw file (its posts, then the
+embeddings of its new images), `main` for the rest. `scoretag run` (and the UI's
+"Materialize all", as a backfill) runs both in order. `embed` re-embeds raw files alone:
+backfill it over every partition after switching the backbone.
 """
 
 from __future__ import annotations
@@ -10,31 +12,38 @@ from __future__ import annotations
 import dagster as dg
 
 INGEST_JOB = "ingest"
+EMBED_JOB = "embed"
 MAIN_JOB = "main"
 POOL_JOB = "pool"
 LABELS_JOB = "labels"
 RAW_POSTS = dg.AssetKey("raw_posts")
+EMBEDDINGS = dg.AssetKey("embeddings")
+PER_RAW_FILE = dg.AssetSelection.assets(RAW_POSTS, EMBEDDINGS)
 RATING_POOL = dg.AssetKey("rating_pool")
 MANUAL_LABELS = dg.AssetKey("manual_labels")
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
-    selection=dg.AssetSelection.assets(RAW_POSTS),
-    description="Ingest one raw file (a partition of raw_posts) with its checks.",
+    selection=PER_RAW_FILE,
+    description="Ingest one raw file (a partition) and embed its new images, with checks.",
+)
+
+embed_job = dg.define_asset_job(
+    EMBED_JOB,
+    selection=dg.AssetSelection.assets(EMBEDDINGS),
+    description="Embed the images of one raw file with the configured backbone.",
 )
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(RAW_POSTS),
-    description="Materialize everything downstream of ingestion, with every asset check.",
+    selection=dg.AssetSelection.all() - PER_RAW_FILE,
+    description="Materialize everything downstream of the raw files, with every asset check.",
 )
 
 
 pool_job = dg.define_asset_job(
     POOL_JOB,
-    selection=(
-        dg.AssetSelection.assets(RATING_POOL).upstream() - dg.AssetSelection.assets(RAW_POSTS)
-    ),
+    selection=dg.AssetSelection.assets(RATING_POOL).upstream() - PER_RAW_FILE,
     description="Normalize and draw the rating pool: what the labeling app needs.",
 )
 
@@ -46,4 +55,4 @@ labels_job = dg.define_asset_job(
 
 
 def job_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[ingest_job, main_job, pool_job, labels_job])
+    return dg.Definitions(jobs=[ingest_job, embed_job, main_job, pool_job, labels_job])

@@ -1,5 +1,7 @@
 """Run the lineage of the active profile on its own Dagster instance, as the UI would see it:
-first every raw file that is new or changed (one `ingest` run per file), then `main`."""
+first every raw file that is new or changed (one `ingest` run per file: posts, then
+embeddings), then `embed` for raw files not yet embedded with the profile's backbone, then
+`main`."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.ingest.paths import RawFile
+from assets.embeddings.assets import STAGE as EMBEDDINGS_STAGE
+from assets.embeddings.store import EmbeddingStore
+from assets.ingest.paths import RawFile, inbox_files
+from orchestration.backbone import identity
 from orchestration.inbox import register, stale_files
-from orchestration.jobs import INGEST_JOB, MAIN_JOB, POOL_JOB
+from orchestration.jobs import EMBED_JOB, INGEST_JOB, MAIN_JOB, POOL_JOB
 from orchestration.profile import Profile, activate, set_pool_limits
 
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
@@ -84,21 +89,34 @@ def collect(instance: dg.DagsterInstance, run_ids: list[str], outcome: RunOutcom
     return outcome
 
 
-def _ingest(
+def _per_file(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
+    job_name: str,
     files: list[RawFile],
     outcome: RunOutcome,
     on_step: Callable[[str], None],
 ) -> None:
     register(instance, files)
-    job = defs.resolve_job_def(INGEST_JOB)
+    job = defs.resolve_job_def(job_name)
     for raw in files:
-        on_step(f"ingesting {raw.key}")
+        on_step(f"{job_name} {raw.key}")
         result = job.execute_in_process(
             run_config=QUIET, instance=instance, partition_key=raw.key, raise_on_error=False
         )
         collect(instance, [result.run_id], outcome)
+
+
+def unembedded(profile: Profile) -> list[RawFile]:
+    """Ingested raw files that the profile's backbone has not embedded (a new backbone, or
+    files ingested before embeddings existed)."""
+    layout = profile.layout
+    store = EmbeddingStore(layout.stage_dir(EMBEDDINGS_STAGE), identity(profile.settings.backbone))
+    return [
+        raw
+        for raw in inbox_files(layout)
+        if raw.output(layout, "posts").is_file() and not store.requested_path(raw.key).is_file()
+    ]
 
 
 def ingest_files(
@@ -112,7 +130,7 @@ def ingest_files(
     set_pool_limits(profile)
     outcome = RunOutcome()
     with dg.DagsterInstance.get() as instance:
-        _ingest(instance, defs, files, outcome, on_step)
+        _per_file(instance, defs, INGEST_JOB, files, outcome, on_step)
     return outcome
 
 
@@ -136,7 +154,9 @@ def run_lineage(
     set_pool_limits(profile)
     outcome = RunOutcome()
     with dg.DagsterInstance.get() as instance:
-        _ingest(instance, defs, stale_files(instance, profile.layout), outcome, on_step)
+        stale = stale_files(instance, profile.layout)
+        _per_file(instance, defs, INGEST_JOB, stale, outcome, on_step)
+        _per_file(instance, defs, EMBED_JOB, unembedded(profile), outcome, on_step)
         if labeling is not None:
             on_step("drawing the rating pool")
             _run(instance, defs, POOL_JOB, outcome)

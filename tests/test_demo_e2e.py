@@ -35,6 +35,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
         "raw_posts_schema",
         "norm_score_uniform",
         "randomly initialised (untrained)",
+        "embeddings: 592 images in",  # 600 demo images, 8 of them unusable:
+        "truncated 3",
+        "too_large 3",
         "make ui",
         str(tmp_path / "inbox"),
     ):

@@ -52,6 +52,54 @@ def bench_ingest(posts: int, seed: int, workdir: Path | None, as_json: bool) -> 
     _emit(ingest_bench(posts=posts, seed=seed, workdir=workdir), as_json)
 
 
+@bench.command(name="embed")
+@click.option(
+    "--model",
+    default="scoretag-tiny",
+    show_default=True,
+    help="open_clip architecture (random weights).",
+)
+@click.option(
+    "--images", default=512, show_default=True, help="JPEG files, long sides 256 to 2048 px."
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option(
+    "--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True
+)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--workers", type=int, default=None, help="Decoding workers [default: all cores].")
+@click.option(
+    "--repeats", default=3, show_default=True, help="Timings of each path; the median is reported."
+)
+@click.option("--seed", default=0, show_default=True)
+@JSON_OPTION
+def bench_embed(
+    model: str,
+    images: int,
+    device: str,
+    precision: str,
+    batch_size: int,
+    workers: int | None,
+    repeats: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """The embedding path vs a LAION-style one-image-at-a-time loop, same model and files."""
+    from orchestration.benchmarks.embed import embed_bench
+
+    result = embed_bench(
+        model=model,
+        images=images,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        workers=workers,
+        repeats=repeats,
+        seed=seed,
+    )
+    _emit(result, as_json)
+
+
 @bench.command(name="all")
 @JSON_OPTION
 def bench_all(as_json: bool) -> None:

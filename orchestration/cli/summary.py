@@ -205,6 +205,24 @@ def image_line(build: DemoBuild) -> str:
     )
 
 
+def print_embeddings(profile: Profile) -> None:
+    from assets.embeddings.assets import STAGE
+    from assets.embeddings.store import EmbeddingStore
+    from orchestration.backbone import identity
+
+    store = EmbeddingStore(profile.layout.stage_dir(STAGE), identity(profile.settings.backbone))
+    shards = store.shards()
+    if not shards:
+        return
+    failures = store.failures()["reason"].value_counts(sort=True).iter_rows()
+    listed = ", ".join(f"{reason} {n}" for reason, n in failures) or "none"
+    console.print(
+        f"[bold]embeddings[/]: {_rows(shards):,} images in {len(shards)} shards "
+        f"({store.identity.id}, {store.identity.embed_dim} dims); failures: {listed}",
+        soft_wrap=True,
+    )
+
+
 def print_where(profile: Profile) -> None:
     layout = profile.layout
     places = {
@@ -236,4 +254,5 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     print_normalized(profile)
     print_pool(profile)
     print_labels(profile)
+    print_embeddings(profile)
     print_runs(outcome)
