@@ -7,7 +7,6 @@ starts after them. Failures are collected and returned; the caller records them.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -98,17 +97,29 @@ class _ShardBuffer:
             self.keys, self.vectors = [], []
 
 
-@contextlib.contextmanager
-def _share_cores(device: str, workers: int) -> Iterator[None]:
-    """On a CPU, the model's threads and the decoding workers share the cores: give the
-    model what the workers leave, instead of both fighting over all of them."""
-    before = torch.get_num_threads()
-    if device == "cpu" and workers:
-        torch.set_num_threads(max(1, resolve_workers("auto") - workers))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+CALIBRATION_IMAGES = 8
+
+
+def _model_threads(encoder: Encoder, dataset: ImageFiles, workers: int) -> int:
+    """On a CPU the model's threads and the decoding workers share the cores. A few images,
+    decoded and encoded here first, tell which side is slower: when decoding is (a small
+    model), the model gets the cores the workers leave, so that they do not fight over them;
+    when the model is, it gets them all."""
+    cores = resolve_workers("auto")
+    few = max(1, cores - workers)
+    sample = np.unique(np.linspace(0, len(dataset) - 1, CALIBRATION_IMAGES).astype(int))
+    started = time.perf_counter()
+    pixels = [p for _, p, _, _ in (dataset[int(i)] for i in sample) if p is not None]
+    decode_s = (time.perf_counter() - started) / len(sample)
+    if not pixels:
+        return few
+    batch = torch.from_numpy(np.stack(pixels[:4]))  # a few: a large model is slow on a CPU
+    torch.set_num_threads(few)
+    encoder([batch])  # the first call pays one-off costs
+    started = time.perf_counter()
+    encoder([batch])
+    model_s = (time.perf_counter() - started) / len(batch)
+    return cores if model_s > decode_s / workers else few
 
 
 def embed(
@@ -133,7 +144,10 @@ def embed(
     buffer = _ShardBuffer(store, partition, plan.shard_size)
     chunk = min(plan.batch_size, DECODE_CHUNK)
     loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
-    with _share_cores(backbone.device, plan.workers):
+    threads = torch.get_num_threads()
+    try:
+        if backbone.device == "cpu" and plan.workers:
+            torch.set_num_threads(_model_threads(encoder, dataset, plan.workers))
         for group in grouped(loader, plan.batch_size):
             positions = np.concatenate([c.positions for c in group])
             vectors = encoder([c.pixels for c in group if len(c.positions)])
@@ -143,6 +157,8 @@ def embed(
                 progress.failed += len(c.failures)
             progress.embedded += len(positions)
             on_batch(progress)
+    finally:
+        torch.set_num_threads(threads)
     buffer.flush(progress)
     return progress, _failure_rows(todo, failures)
 
