@@ -24,6 +24,7 @@ def test_a_raw_file_is_embedded_with_its_failures_listed(scored_home, demo_layou
     assert (meta["requested"], meta["cached_hits"]) == (119, 0)
     assert (meta["embedded"], meta["failed"]) == (115, 4)
     assert meta["backbone_id"] == "scoretag-tiny__random-seed-0__3d24a6e2d2"
+    assert meta["quality_signal"].startswith("none: random weights")
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(checks) == {"embeddings_vectors", "embeddings_complete"}
     assert all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items()}
