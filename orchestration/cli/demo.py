@@ -54,7 +54,8 @@ def _simulated_labeling(profile: Profile, build: DemoBuild) -> None:
     from orchestration.demo.labeling import labeling_app, simulate
 
     layout = profile.layout
-    with labeling_app(pool_path(layout), layout.images, layout.label_store) as url:
+    seed = profile.settings.demo.seed
+    with labeling_app(pool_path(layout), layout.images, layout.label_store, seed) as url:
         simulate(url, pl.read_parquet(pool_path(layout)), build.images)
 
 

@@ -31,14 +31,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def labeling_app(pool_path: Path, image_root: Path, store_path: Path) -> Iterator[str]:
-    """The labeling app served on a free loopback port for the duration; yields its URL."""
+def labeling_app(
+    pool_path: Path, image_root: Path, store_path: Path, seed: int | None = None
+) -> Iterator[str]:
+    """The labeling app served on a free loopback port for the duration; yields its URL.
+    With `seed`, hidden repeats come at the same turns on every run."""
     import uvicorn
 
     from assets.labels.app import AppConfig, create_app
 
     port = free_port()
-    app = create_app(AppConfig(pool_path=pool_path, image_root=image_root, store_path=store_path))
+    config = AppConfig(
+        pool_path=pool_path, image_root=image_root, store_path=store_path, rng_seed=seed
+    )
+    app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="labeling-app", daemon=True)
     thread.start()
