@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestration.atomic import atomic_path, write_bytes
@@ -125,6 +126,25 @@ class EmbeddingStore:
         return pl.Series("image_key", table["image_key"]), vectors_of(
             table["embedding"], self.identity.embed_dim
         )
+
+    def lookup(self, keys: pl.Series) -> tuple[pl.Series, np.ndarray]:
+        """The vectors of these image_keys (those embedded; each once), read with a filter
+        so that a large store is not loaded whole."""
+        paths = self.shards()
+        wanted = keys.drop_nulls().unique()
+        if not paths or wanted.len() == 0:
+            return self.read([])
+        for path in paths:
+            self.verify(path)
+        table = pq.read_table(
+            paths,
+            columns=["image_key", "embedding"],
+            filters=pc.field("image_key").isin(wanted.to_arrow()),
+        )
+        found = pl.Series("image_key", table["image_key"])
+        first = found.is_first_distinct().to_numpy()
+        vectors = vectors_of(table["embedding"], self.identity.embed_dim)
+        return found.filter(first), vectors[first]
 
     def verify(self, path: Path) -> None:
         metadata = pq.read_schema(path).metadata or {}

@@ -1,0 +1,1 @@
+"""The aesthetic head: metrics and cross-validation folds for score predictions."""
