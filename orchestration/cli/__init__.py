@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import bench, demo, info, ingest, label, run, ui
+from orchestration.cli import bench, demo, head, info, ingest, label, run, ui
 from orchestration.cli.common import ProfileLoader
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -42,7 +42,16 @@ def cli(ctx: click.Context, profile: str | None, home: str | None, config: str |
     ctx.obj = ProfileLoader(profile, home, config)
 
 
-for command in (info.info, demo.demo, ingest.ingest, run.run, ui.ui, bench.bench, label.label):
+for command in (
+    info.info,
+    demo.demo,
+    ingest.ingest,
+    run.run,
+    ui.ui,
+    bench.bench,
+    label.label,
+    head.head,
+):
     cli.add_command(command)
 
 
