@@ -10,6 +10,8 @@ import dagster as dg
 
 from assets.embeddings import assets as embeddings_assets
 from assets.embeddings import checks as embeddings_checks
+from assets.head import assets as head_assets
+from assets.head import checks as head_checks
 from assets.ingest import assets as ingest_assets
 from assets.ingest import checks as ingest_checks
 from assets.labels import assets as labels_assets
@@ -32,6 +34,8 @@ STAGES = (
     labels_checks,
     embeddings_assets,
     embeddings_checks,
+    head_assets,
+    head_checks,
 )
 
 

@@ -73,3 +73,22 @@ def markdown_table(rows: Sequence[Mapping[str, object]]) -> dg.MetadataValue:
 def _cell(value: object) -> str:
     text = f"{value:.3f}" if isinstance(value, float) else str(value)
     return text.replace("|", "\\|").replace("\n", " ")[:120]
+
+
+def calibration_png(curves: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> bytes:
+    """Mean prediction per label (both on the 1-5 scale), one line per model, with the
+    diagonal a perfectly calibrated model would follow."""
+    plt, fig, ax = _figure(title, "label", "mean prediction (1-5)")
+    ax.plot([1, 5], [1, 5], color="grey", linewidth=0.8, linestyle="--", label="ideal")
+    for name, rows in curves.items():
+        ax.plot(
+            [r["label"] for r in rows],
+            [r["mean_prediction"] for r in rows],
+            marker="o",
+            linewidth=1.5,
+            label=name,
+        )
+    ax.set_xlim(0.8, 5.2)
+    ax.set_ylim(0.8, 5.2)
+    ax.legend(fontsize=8)
+    return _png(plt, fig)

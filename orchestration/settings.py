@@ -125,6 +125,31 @@ class EmbedSettings(_Strict):
     image_index: str = ""
 
 
+class HeadSettings(_Strict):
+    """How the aesthetic head is trained and gated (see assets/head)."""
+
+    head_type: Literal["mlp", "ridge"] = "mlp"
+    hidden: tuple[int, ...] = (256,)  # MLP hidden layer sizes
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    weight_decay: float = Field(default=0.05, ge=0)
+    lr: float = Field(default=2e-3, gt=0)
+    batch_size: int = Field(default=512, ge=1)
+    max_epochs: int = Field(default=200, ge=1)
+    patience: int = Field(default=10, ge=1)  # epochs without a better validation MSE
+    pairwise_weight: float = Field(default=0.0, ge=0)  # Bradley-Terry term; 0: MSE only
+    folds: int = Field(default=5, ge=2)
+    seed: int = 0
+    min_labels: int = Field(default=50, ge=10)  # fewer: no head is trained
+    # The quality gate: CV Spearman at least this, and not below ridge's by more than
+    # `ridge_margin`; otherwise the active head stays.
+    min_spearman: float = Field(default=0.3, ge=-1, le=1)
+    ridge_margin: float = Field(default=0.02, ge=0)
+    # The uncertainty round of the rating pool (`scoretag head uncertainty-round`).
+    round_size: int = Field(default=500, ge=1)
+    round_models: int = Field(default=8, ge=2)  # bootstrap heads in the ensemble
+    near_duplicate_cosine: float = Field(default=0.95, gt=0, le=1)
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -146,6 +171,7 @@ class Settings(_Strict):
     labels: LabelSettings = LabelSettings()
     backbone: BackboneSettings = BackboneSettings()
     embed: EmbedSettings = EmbedSettings()
+    head: HeadSettings = HeadSettings()
     demo: DemoSettings | None = None
 
 

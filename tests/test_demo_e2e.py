@@ -8,9 +8,11 @@ import dagster as dg
 import polars as pl
 from click.testing import CliRunner
 
+from assets.head.paths import registry
 from assets.labels.paths import labels_path
 from assets.labels.store import LabelStore
 from assets.normalize.assets import output_path
+from assets.pool.paths import pool_path
 from orchestration.cli import cli
 from orchestration.storage import Layout
 
@@ -38,6 +40,11 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
         "embeddings: 592 images in",  # 600 demo images, 8 of them unusable:
         "truncated 3",
         "too_large 3",
+        "aesthetic_head",  # the head's metrics, the baselines beside them, the gate
+        "constant",
+        "ridge",
+        "gate passed",
+        "these metrics measure no quality signal",
         "make ui",
         str(tmp_path / "inbox"),
     ):
@@ -58,6 +65,10 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     labels = pl.read_parquet(labels_path(Layout(home=tmp_path)))
     assert labels.height == 420 - events.filter(pl.col("kind") == "skip")["post_key"].n_unique()
 
+    heads = registry(Layout(home=tmp_path))
+    first_head = heads.active_version()
+    assert first_head is not None and len(heads.cards()) == 1
+
     again = _demo_run(tmp_path)  # nothing changed: nothing ingested or labeled twice
     assert "all succeeded" in again
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
@@ -66,3 +77,14 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     assert pl.read_parquet(output_path(Layout(home=tmp_path))).equals(scores)
     with LabelStore(tmp_path / "labels.sqlite", read_only=True) as store:
         assert store.events().height == events.height
+    # the same labels train the same head (same version), which stays active
+    assert heads.active_version() == first_head and len(heads.cards()) == 1
+
+    pool = pl.read_parquet(pool_path(Layout(home=tmp_path)))
+    home = ["--profile", "demo", "--home", str(tmp_path)]
+    result = CliRunner().invoke(cli, [*home, "head", "uncertainty-round"])
+    assert result.exit_code == 0, result.output
+    assert "40 posts added" in result.output
+    grown = pl.read_parquet(pool_path(Layout(home=tmp_path)))
+    assert grown.head(pool.height).equals(pool) and grown.height == pool.height + 40
+    assert set(grown.tail(40)["round_kind"]) == {"uncertainty"}

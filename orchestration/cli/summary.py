@@ -223,6 +223,45 @@ def print_embeddings(profile: Profile) -> None:
     )
 
 
+def print_head(profile: Profile) -> None:
+    import json
+
+    from assets.head.assets import METRIC_COLUMNS
+    from assets.head.paths import last_training_path, registry
+
+    path = last_training_path(profile.layout)
+    if not path.is_file():
+        return
+    record = json.loads(path.read_text())
+    heads = registry(profile.layout)
+    card = heads.load(record["version"]).card
+    cv = card["metrics"]["cv"]
+    table = Table(
+        "model",
+        "n",
+        *METRIC_COLUMNS,
+        title=f"aesthetic_head {record['version']} ({card['head_type']}): "
+        f"{card['hyperparameters']['folds']}-fold cross-validation",
+        title_justify="left",
+    )
+    for name, report in cv.items():
+        overall = report["overall"]
+        table.add_row(name, str(overall["n"]), *(f"{overall[c]:.3f}" for c in METRIC_COLUMNS))
+    console.print(table)
+    gate = record["gate"]
+    verdict = "passed" if gate["passed"] else "failed"
+    console.print(
+        f"  gate {verdict}: {gate['reason']}; active head: {heads.active_version() or 'none'}",
+        soft_wrap=True,
+    )
+    if card.get("trained_untrained_backbone"):
+        console.print(
+            "  [yellow]trained on an untrained backbone's embeddings: these metrics measure "
+            "no quality signal[/]",
+            soft_wrap=True,
+        )
+
+
 def print_where(profile: Profile) -> None:
     layout = profile.layout
     places = {
@@ -255,4 +294,5 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     print_pool(profile)
     print_labels(profile)
     print_embeddings(profile)
+    print_head(profile)
     print_runs(outcome)

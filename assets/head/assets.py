@@ -1,0 +1,158 @@
+"""aesthetic_head: a head trained on manual_labels and embeddings, evaluated by
+cross-validation beside its baselines, and made active only when it passes the gate."""
+
+import json
+import time
+from dataclasses import asdict
+
+import dagster as dg
+import polars as pl
+
+from assets.embeddings.assets import embeddings, store_for
+from assets.head.artifact import Head, build_card
+from assets.head.gate import decide
+from assets.head.inputs import join_labels
+from assets.head.models import MLPConfig
+from assets.head.paths import last_training_path, registry
+from assets.head.registry import Registry
+from assets.head.train import TrainSettings, cross_validate, fit_final
+from assets.labels.assets import manual_labels
+from assets.labels.paths import labels_path
+from assets.pool.paths import pool_path
+from orchestration.atomic import write_bytes
+from orchestration.backbone import Identity
+from orchestration.plots import calibration_png, markdown_image, markdown_table
+from orchestration.resources import BackboneResource, ScoretagResource
+from orchestration.settings import HeadSettings
+
+METRIC_COLUMNS = ("spearman", "kendall_tau_b", "pairwise_accuracy", "qwk", "mse", "mae")
+
+
+def train_settings(settings: HeadSettings) -> TrainSettings:
+    mlp = MLPConfig(
+        hidden=tuple(settings.hidden),
+        dropout=settings.dropout,
+        weight_decay=settings.weight_decay,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_epochs=settings.max_epochs,
+        patience=settings.patience,
+        pairwise_weight=settings.pairwise_weight,
+    )
+    return TrainSettings(settings.head_type, mlp, settings.folds, settings.seed)
+
+
+def imported_laion(heads: Registry, identity: Identity) -> Head | None:
+    """The newest imported LAION head made for this backbone, if any."""
+    for card in reversed(heads.cards()):
+        if not str(card.get("head_type", "")).startswith("laion") or not card.get("backbone"):
+            continue
+        if Identity.from_json(json.dumps(card["backbone"])) == identity:
+            return heads.load(card["version"])
+    return None
+
+
+def metrics_table(cv_metrics: dict) -> list[dict]:
+    return [
+        {"model": name, **{c: m["overall"][c] for c in METRIC_COLUMNS}, "n": m["overall"]["n"]}
+        for name, m in cv_metrics.items()
+    ]
+
+
+def breakdown_table(cv_metrics: dict, by: str) -> list[dict]:
+    """The head's metrics per group, ridge's Spearman beside them."""
+    ridge = cv_metrics["ridge"][by]
+    return [
+        {
+            by.removeprefix("by_"): group,
+            "n": m["n"],
+            "spearman": m["spearman"],
+            "ridge_spearman": ridge.get(group, {}).get("spearman", float("nan")),
+            "pairwise_accuracy": m["pairwise_accuracy"],
+            "mae": m["mae"],
+        }
+        for group, m in cv_metrics["head"][by].items()
+    ]
+
+
+@dg.asset(
+    deps=[manual_labels, embeddings],
+    group_name="head",
+    kinds={"pytorch", "safetensors"},
+    owners=["team:curation"],
+    code_version="1",
+)
+def aesthetic_head(
+    context: dg.AssetExecutionContext, scoretag: ScoretagResource, backbone: BackboneResource
+) -> dg.MaterializeResult:
+    """A quality head on the active backbone's embeddings (label 1 -> 0, 5 -> 1), with
+    K-fold metrics beside the constant predictor, ridge and an imported LAION head; it
+    becomes active only if it passes the quality gate (see the blocking check)."""
+    profile = scoretag.load()
+    layout, settings = profile.layout, profile.settings.head
+    labels_file = labels_path(layout)
+    if not labels_file.is_file():
+        raise dg.Failure(f"no manual_labels at {labels_file}: materialize manual_labels first")
+    labels = pl.read_parquet(labels_file)
+    store = store_for(layout, backbone)
+    keys, vectors = store.lookup(labels["image_key"])
+    pool = pl.read_parquet(pool_path(layout), columns=["post_key", "rating"])
+    joined = join_labels(labels, pool, keys, vectors)
+    data = joined.data
+    if len(data) < settings.min_labels:
+        raise dg.Failure(
+            f"{len(data)} labelled posts have embeddings; a head needs at least "
+            f"{settings.min_labels} ([head] min_labels)"
+        )
+    heads = registry(layout)
+    laion = imported_laion(heads, store.identity)
+    config = train_settings(settings)
+    started = time.perf_counter()
+    cv = cross_validate(data, config, laion, lambda f: context.log.info(f"fold {f + 1} done"))
+    net = fit_final(data, config, cv)
+    seconds = time.perf_counter() - started
+    cv_metrics = cv.metrics(data)
+    card = build_card(
+        net,
+        backbone=asdict(store.identity),
+        head_type=settings.head_type,
+        hyperparameters=config.hyperparameters(),
+        labels={"count": len(data), "hash": data.labels_hash()},
+        metrics={"cv": cv_metrics, "ridge_alphas": cv.ridge_alphas, "best_epochs": cv.best_epochs},
+        trained_untrained_backbone=not backbone.settings.trained,
+    )
+    head = heads.save(net, card)
+    decision = decide(cv_metrics, settings.min_spearman, settings.ridge_margin)
+    previous = heads.active_version()
+    if decision.passed:
+        heads.activate(head.version, f"passed the gate: {decision.reason}")
+        context.log.info(f"head {head.version} is active: {decision.reason}")
+    else:
+        context.log.warning(f"head {head.version} not activated: {decision.reason}")
+    record = {"version": head.version, "gate": decision.to_dict(), "previous": previous}
+    write_bytes(last_training_path(layout), json.dumps(record, indent=2).encode())
+    curves = {name: cv.calibration(data, name) for name in cv.predictions if name != "constant"}
+    metadata = {
+        "version": head.version,
+        "head_type": settings.head_type,
+        "active_version": heads.active_version() or "none",
+        "gate": decision.reason,
+        "gate_passed": decision.passed,
+        "labels": joined.labels,
+        "labels_used": len(data),
+        "labels_without_embedding": joined.without_embedding.height,
+        "cv_folds": settings.folds,
+        "cv_spearman": cv_metrics["head"]["overall"]["spearman"],
+        "ridge_spearman": cv_metrics["ridge"]["overall"]["spearman"],
+        "metrics": markdown_table(metrics_table(cv_metrics)),
+        "by_site": markdown_table(breakdown_table(cv_metrics, "by_site")),
+        "by_rating": markdown_table(breakdown_table(cv_metrics, "by_rating")),
+        "calibration": markdown_image(
+            calibration_png(curves, "mean out-of-fold prediction per label"), "calibration"
+        ),
+        "train_seconds": round(seconds, 2),
+        "head_dir": dg.MetadataValue.path(str(heads.path(head.version))),
+    }
+    if not backbone.settings.trained:
+        metadata["quality_signal"] = "none: trained on an untrained (random) backbone"
+    return dg.MaterializeResult(metadata=metadata)
