@@ -55,4 +55,7 @@ labels_job = dg.define_asset_job(
 
 
 def job_defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[ingest_job, embed_job, main_job, pool_job, labels_job])
+    from assets.head.rounds import pool_uncertainty_job
+
+    jobs = [ingest_job, embed_job, main_job, pool_job, labels_job, pool_uncertainty_job]
+    return dg.Definitions(jobs=jobs)

@@ -134,11 +134,29 @@ def ingest_files(
     return outcome
 
 
-def _run(instance: dg.DagsterInstance, defs: dg.Definitions, job: str, outcome: RunOutcome) -> None:
+def _run(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job: str,
+    outcome: RunOutcome,
+    run_config: dict | None = None,
+) -> None:
     result = defs.resolve_job_def(job).execute_in_process(
-        run_config=QUIET, instance=instance, raise_on_error=False
+        run_config={**QUIET, **(run_config or {})}, instance=instance, raise_on_error=False
     )
     collect(instance, [result.run_id], outcome)
+
+
+def run_job(
+    profile: Profile, defs: dg.Definitions, job: str, run_config: dict | None = None
+) -> RunOutcome:
+    """One run of `job` on the profile's instance (so the UI shows it)."""
+    activate(profile)
+    set_pool_limits(profile)
+    outcome = RunOutcome()
+    with dg.DagsterInstance.get() as instance:
+        _run(instance, defs, job, outcome, run_config)
+    return outcome
 
 
 def run_lineage(

@@ -100,6 +100,23 @@ def bench_embed(
     _emit(result, as_json)
 
 
+@bench.command(name="head")
+@click.option("--n", "n", default=60_000, show_default=True, help="Planted embeddings in all.")
+@click.option("--dim", default=768, show_default=True, help="Embedding width.")
+@click.option("--test", default=10_000, show_default=True, help="Rows held out as the test set.")
+@click.option("--step", default=250, show_default=True, help="Labels added per batch.")
+@click.option("--budget", default=10_000, show_default=True, help="Labels at the end.")
+@click.option("--seed", default=0, show_default=True)
+@JSON_OPTION
+def bench_head(
+    n: int, dim: int, test: int, step: int, budget: int, seed: int, as_json: bool
+) -> None:
+    """Labels the aesthetic head needs: random vs stratified vs active sampling, planted data."""
+    from orchestration.benchmarks.head import head_bench
+
+    _emit(head_bench(n=n, dim=dim, test=test, step=step, budget=budget, seed=seed), as_json)
+
+
 @bench.command(name="all")
 @JSON_OPTION
 def bench_all(as_json: bool) -> None:
