@@ -112,13 +112,19 @@ def aesthetic_head(
     net = fit_final(data, config, cv)
     seconds = time.perf_counter() - started
     cv_metrics = cv.metrics(data)
+    curves = {name: cv.calibration(data, name) for name in cv.predictions if name != "constant"}
     card = build_card(
         net,
         backbone=asdict(store.identity),
         head_type=settings.head_type,
         hyperparameters=config.hyperparameters(),
         labels={"count": len(data), "hash": data.labels_hash()},
-        metrics={"cv": cv_metrics, "ridge_alphas": cv.ridge_alphas, "best_epochs": cv.best_epochs},
+        metrics={
+            "cv": cv_metrics,
+            "calibration": curves,
+            "ridge_alphas": cv.ridge_alphas,
+            "best_epochs": cv.best_epochs,
+        },
         trained_untrained_backbone=not backbone.settings.trained,
     )
     head = heads.save(net, card)
@@ -131,7 +137,6 @@ def aesthetic_head(
         context.log.warning(f"head {head.version} not activated: {decision.reason}")
     record = {"version": head.version, "gate": decision.to_dict(), "previous": previous}
     write_bytes(last_training_path(layout), json.dumps(record, indent=2).encode())
-    curves = {name: cv.calibration(data, name) for name in cv.predictions if name != "constant"}
     metadata = {
         "version": head.version,
         "head_type": settings.head_type,

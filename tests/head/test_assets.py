@@ -100,6 +100,8 @@ def test_a_good_head_is_activated_and_a_worse_one_is_kept_out(tmp_path, signal):
     card = heads.load(good).card
     assert card["labels"]["count"] == 895 and card["backbone"]["embed_dim"] == 64
     assert card["metrics"]["cv"]["head"]["overall"]["spearman"] == meta["cv_spearman"]
+    assert [r["label"] for r in card["metrics"]["calibration"]["head"]] == [1, 2, 3, 4, 5]
+    assert set(card["metrics"]["cv"]["head"]["by_rating"]) == {"g", "s", "q", "e"}
     listed = CliRunner().invoke(cli, ["--home", str(layout.home), "head", "list"])
     assert listed.exit_code == 0, listed.output
     assert f"* active: {good}" in listed.output
