@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.catalog import assets as catalog_assets
+from assets.catalog import checks as catalog_checks
 from assets.embeddings import assets as embeddings_assets
 from assets.embeddings import checks as embeddings_checks
 from assets.head import assets as head_assets
@@ -36,6 +38,8 @@ STAGES = (
     embeddings_checks,
     head_assets,
     head_checks,
+    catalog_assets,
+    catalog_checks,
 )
 
 

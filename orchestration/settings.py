@@ -150,6 +150,14 @@ class HeadSettings(_Strict):
     near_duplicate_cosine: float = Field(default=0.95, gt=0, le=1)
 
 
+class CatalogSettings(_Strict):
+    """The scored catalog in DuckDB (see assets/catalog)."""
+
+    keep_heads: int = Field(
+        default=3, ge=0
+    )  # older heads whose scores are kept beside the active's
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -172,6 +180,7 @@ class Settings(_Strict):
     backbone: BackboneSettings = BackboneSettings()
     embed: EmbedSettings = EmbedSettings()
     head: HeadSettings = HeadSettings()
+    catalog: CatalogSettings = CatalogSettings()
     demo: DemoSettings | None = None
 
 

@@ -1,0 +1,88 @@
+"""scored_catalog: every post of every site with its normalized score and its aesthetic score
+under the active head, in DuckDB. A run scores only the posts the active head has not scored;
+activating another head makes the next run score everything under it, from cached
+embeddings, keeping the older heads' scores (`[catalog] keep_heads`)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.catalog.writer import (
+    POST_COLUMNS,
+    apply_retention,
+    catalog_posts,
+    counts,
+    open_catalog,
+    refresh_posts,
+    score_histogram,
+    score_missing,
+    sync_heads,
+)
+from assets.embeddings.assets import store_for
+from assets.head.assets import aesthetic_head
+from assets.head.paths import registry
+from assets.ingest.current import current_posts
+from assets.ingest.paths import posts_files
+from assets.normalize.assets import normalized_scores
+from assets.normalize.assets import output_path as scores_path
+from orchestration.plots import histogram_png, markdown_image
+from orchestration.pools import DUCKDB
+from orchestration.resources import BackboneResource, ScoretagResource
+
+
+@dg.asset(
+    deps=[normalized_scores, aesthetic_head],
+    group_name="catalog",
+    pool=DUCKDB,
+    kinds={"duckdb"},
+    owners=["team:curation"],
+    code_version="1",
+)
+def scored_catalog(
+    context: dg.AssetExecutionContext, scoretag: ScoretagResource, backbone: BackboneResource
+) -> dg.MaterializeResult:
+    """Posts, heads and aesthetic scores in $SCORETAG_HOME/catalog.duckdb (schema in sql/);
+    query it with `scoretag query`, DuckDB's CLI or Python."""
+    profile = scoretag.load()
+    layout = profile.layout
+    now = datetime.now(UTC)
+    posts = catalog_posts(
+        current_posts(posts_files(layout), list(POST_COLUMNS)),
+        pl.read_parquet(scores_path(layout)),
+        now,
+    )
+    heads = registry(layout)
+    metadata: dict = {"posts": posts.height, "path": dg.MetadataValue.path(str(layout.catalog))}
+    with open_catalog(layout.catalog) as con:
+        refresh_posts(con, posts)
+        active = sync_heads(con, heads)
+        if active is None:
+            context.log.warning("no head is active: posts are in the catalog, without scores")
+            return dg.MaterializeResult(metadata={**metadata, "active_head": "none"})
+        head = heads.load(active)
+        scored = score_missing(con, head, store_for(layout, backbone))
+        apply_retention(con, profile.settings.catalog.keep_heads)
+        held = counts(con, active)
+        plot = histogram_png(
+            score_histogram(con, active).tolist(),
+            f"aesthetic scores under head {active}",
+            "score",
+            bins=20,
+            value_range=(0, 1),
+        )
+    context.log.info(f"head {active}: {scored.scored:,} posts scored this run")
+    metadata.update(
+        {
+            "dagster/row_count": held["posts"],
+            "active_head": active,
+            "scored_this_run": scored.scored,
+            "scored_total": held["scored"],
+            "posts_without_embedding": scored.without_embedding,
+            "heads_with_scores": held["heads_with_scores"],
+            "score_distribution": markdown_image(plot, "aesthetic scores"),
+        }
+    )
+    if head.card.get("trained_untrained_backbone"):
+        metadata["quality_signal"] = "none: the active head was trained on an untrained backbone"
+    return dg.MaterializeResult(metadata=metadata)

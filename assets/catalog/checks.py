@@ -1,0 +1,69 @@
+"""Checks on scored_catalog: a GX suite over the catalog's aggregates (a catalog of millions
+is judged by counts computed in DuckDB, not row by row in pandas), and the active head's
+gate."""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from assets.catalog.assets import scored_catalog
+from assets.catalog.statements import statement
+from assets.embeddings.assets import store_for
+from assets.head.paths import registry
+from orchestration import quality
+from orchestration.resources import BackboneResource, ScoretagResource
+
+ZERO = (
+    "embedded_posts_unscored",
+    "scores_out_of_range",
+    "duplicate_scores",
+    "percentile_inversions",
+    "percentiles_invalid",
+)
+
+
+@dg.asset_check(asset=scored_catalog, blocking=True)
+def scored_catalog_suite(
+    scoretag: ScoretagResource, backbone: BackboneResource
+) -> dg.AssetCheckResult:
+    """Every post whose image is embedded has a score under the active head; scores in
+    [0, 1]; no (post, head) scored twice; percentiles in [0, 1] and in the scores' order."""
+    import duckdb
+    import great_expectations as gx
+
+    layout = scoretag.load().layout
+    active = registry(layout).active_version()
+    if active is None:
+        return dg.AssetCheckResult(passed=True, description="no active head: nothing scored")
+    shards = str(store_for(layout, backbone).dir / "shards" / "**" / "*.parquet")
+    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+        row = con.execute(
+            statement("catalog/check_aggregates"), {"head": active, "shards": shards}
+        ).arrow()
+    aggregates = pl.from_arrow(row)
+    e = gx.expectations
+    outcome = quality.validate(
+        aggregates,
+        [e.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=0) for c in ZERO],
+        "catalog",
+    )
+    return quality.check_result([outcome], metadata=aggregates.to_dicts()[0])
+
+
+@dg.asset_check(asset=scored_catalog)
+def scored_catalog_active_head_gated(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """The active head passed its quality gate (or was activated by hand, which says so)."""
+    heads = registry(scoretag.load().layout)
+    history = heads.history()
+    if not history:
+        return dg.AssetCheckResult(passed=True, description="no head is active")
+    latest = history[-1]
+    passed = latest["reason"].startswith("passed the gate")
+    by_hand = not passed and "by hand" in latest["reason"]
+    return dg.AssetCheckResult(
+        passed=passed or by_hand,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"head {latest['version']}: {latest['reason']}",
+        metadata={"activation": json.dumps(latest)},
+    )

@@ -1,0 +1,166 @@
+"""Writing the catalog: incremental runs score exactly the new posts; another head rescores
+everything from cached embeddings and the old scores stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.catalog.writer import (
+    apply_retention,
+    counts,
+    open_catalog,
+    refresh_posts,
+    score_missing,
+    sync_heads,
+)
+from assets.embeddings.store import EmbeddingStore
+from assets.head.artifact import build_card
+from assets.head.models import fit_ridge
+from assets.head.registry import Registry
+from orchestration.backbone import identity
+from orchestration.settings import BackboneSettings
+
+TINY = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def _posts(ids: range) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "post_key": [f"e621:{i}" for i in ids],
+            "site": "e621",
+            "post_id": list(ids),
+            "image_key": [f"{i % 150:032x}" for i in ids],  # some posts share an image
+            "rating": "s",
+            "norm_score": [((i * 37) % 100) / 100 for i in ids],
+            "is_canonical": True,
+            "tags": [["tag_a", f"tag_{i % 3}"] for i in ids],
+            "loaded_at": NOW,
+        }
+    )
+
+
+def _vectors(n: int) -> np.ndarray:
+    v = np.random.default_rng(0).normal(size=(n, TINY.embed_dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+
+
+@pytest.fixture
+def world(tmp_path):
+    store = EmbeddingStore(tmp_path / "embeddings", TINY).ensure()
+    vectors = _vectors(150)
+    store.write_shard("e621/x.csv", [f"{i:032x}" for i in range(150)], vectors)
+    heads = Registry(tmp_path / "heads")
+    versions = []
+    for seed in (0, 1):
+        y = np.random.default_rng(seed).random(150)
+        net = fit_ridge(vectors.astype(np.float32), y).net()
+        card = build_card(net, backbone={"model": TINY.model}, head_type="ridge", seed=seed)
+        versions.append(heads.save(net, card).version)
+    return tmp_path / "catalog.duckdb", store, heads, versions
+
+
+def _scores(path) -> pl.DataFrame:
+    with open_catalog(path) as con:
+        return pl.from_arrow(con.execute("SELECT * FROM scores").arrow())
+
+
+def test_incremental_runs_score_exactly_the_new_posts(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    with open_catalog(path) as con:
+        refresh_posts(con, _posts(range(200)))
+        sync_heads(con, heads)
+        done = score_missing(con, heads.load(first), store)
+        assert (done.requested, done.scored) == (200, 200)
+    before = _scores(path)
+    with open_catalog(path) as con:
+        refresh_posts(con, _posts(range(210)))  # ten new posts
+        sync_heads(con, heads)
+        again = score_missing(con, heads.load(first), store)
+        assert (again.requested, again.scored) == (10, 10)
+        assert counts(con, first)["scored"] == 210
+    after = _scores(path)
+    new = after.join(before.select("post_key"), on="post_key", how="anti")
+    assert sorted(new["post_key"]) == sorted(f"e621:{i}" for i in range(200, 210))
+    kept = after.join(before, on=["post_key", "head_version"]).filter(
+        pl.col("scored_at") != pl.col("scored_at_right")
+    )
+    assert kept.height == 0  # earlier rows were not rewritten
+    head = heads.load(first)
+    expected = head.predict(store.read()[1][:150])
+    got = after.filter(pl.col("post_key") == "e621:7")["score"][0]
+    assert got == pytest.approx(float(expected[7]), abs=1e-6)
+    ranked = after.sort("score")
+    assert ranked["percentile"].is_sorted() and ranked["percentile"][0] == 0.0
+
+
+def test_activating_another_head_rescores_all_and_keeps_the_old(world):
+    path, store, heads, (first, second) = world
+    heads.activate(first, "test")
+    with open_catalog(path) as con:
+        refresh_posts(con, _posts(range(200)))
+        sync_heads(con, heads)
+        score_missing(con, heads.load(first), store)
+    heads.activate(second, "test")
+    with open_catalog(path) as con:
+        active = sync_heads(con, heads)
+        assert active == second
+        done = score_missing(con, heads.load(second), store)
+        assert done.scored == 200
+        flags = dict(con.execute("SELECT version, active FROM heads").fetchall())
+        assert flags == {first: False, second: True}
+        catalog = pl.from_arrow(con.execute("SELECT * FROM catalog").arrow())
+    assert set(catalog["head_version"]) == {second}
+    scores = _scores(path)
+    assert scores.group_by("head_version").len().sort("head_version")["len"].to_list() == [200, 200]
+    assert scores.select("post_key", "head_version").is_duplicated().sum() == 0
+    with open_catalog(path) as con:
+        apply_retention(con, keep=0)
+        assert set(_scores_in(con)) == {second}
+
+
+def _scores_in(con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT DISTINCT head_version FROM scores").fetchall()]
+
+
+def test_posts_without_an_embedding_are_counted_not_scored(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    posts = _posts(range(5)).with_columns(image_key=pl.lit("f" * 32))
+    with open_catalog(path) as con:
+        refresh_posts(con, posts)
+        sync_heads(con, heads)
+        done = score_missing(con, heads.load(first), store)
+    assert (done.requested, done.scored, done.without_embedding) == (5, 0, 5)
+
+
+def test_the_check_aggregates_see_what_is_wrong(world):
+    from assets.catalog.statements import statement
+
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    shards = str(store.dir / "shards" / "**" / "*.parquet")
+    with open_catalog(path) as con:
+        refresh_posts(con, _posts(range(200)))
+        sync_heads(con, heads)
+        score_missing(con, heads.load(first), store)
+
+        def aggregates() -> dict:
+            query = statement("catalog/check_aggregates")
+            return con.execute(query, {"head": first, "shards": shards}).pl().to_dicts()[0]
+
+        clean = aggregates()
+        assert clean["scored"] == 200
+        assert all(v == 0 for k, v in clean.items() if k != "scored")
+        con.execute("UPDATE scores SET score = 1.5 WHERE post_key = 'e621:3'")
+        con.execute("INSERT INTO scores SELECT * FROM scores WHERE post_key = 'e621:4'")
+        con.execute("DELETE FROM scores WHERE post_key = 'e621:5'")
+        con.execute("UPDATE scores SET percentile = 0 WHERE post_key = 'e621:3'")
+        broken = aggregates()
+    assert broken["scores_out_of_range"] == 1 and broken["duplicate_scores"] == 1
+    assert broken["embedded_posts_unscored"] == 1 and broken["percentile_inversions"] >= 1
