@@ -45,6 +45,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
         "ridge",
         "gate passed",
         "these metrics measure no quality signal",
+        "posts per score bucket",  # the catalog's buckets and a named query
+        "scoretag query top_posts",
+        "scores from a head on an untrained backbone: no quality signal",
         "make ui",
         str(tmp_path / "inbox"),
     ):

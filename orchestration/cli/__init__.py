@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import bench, demo, head, info, ingest, label, run, ui
+from orchestration.cli import bench, demo, head, info, ingest, label, query, run, ui
 from orchestration.cli.common import ProfileLoader
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -51,6 +51,7 @@ for command in (
     bench.bench,
     label.label,
     head.head,
+    query.query,
 ):
     cli.add_command(command)
 

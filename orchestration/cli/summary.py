@@ -262,6 +262,54 @@ def print_head(profile: Profile) -> None:
         )
 
 
+def print_catalog(profile: Profile) -> None:
+    """The catalog's score buckets per site, and one named query, as a user would run them."""
+    import polars as pl
+
+    from assets.catalog.queries import bind, connect_read_only, load_queries, run
+
+    if not profile.layout.catalog.is_file():
+        return
+    queries = load_queries()
+    with connect_read_only(profile.layout.catalog) as con:
+        buckets = pl.from_arrow(run(con, queries["bucket_distribution"].sql, {}))
+        top = queries["top_posts"]
+        best = pl.from_arrow(run(con, top.sql, bind(top, {"limit": "2"})))
+    if buckets.height == 0:
+        return
+    columns = [f"score_{i}" for i in range(1, 10)]
+    per_site = buckets.group_by("site").agg(pl.col(columns).sum()).sort("site")
+    table = Table(
+        "site",
+        *(c.removeprefix("score_") for c in columns),
+        title="scored_catalog: posts per score bucket (`scoretag query bucket_distribution`)",
+        title_justify="left",
+    )
+    for row in per_site.iter_rows(named=True):
+        table.add_row(row["site"], *(str(row[c]) for c in columns))
+    console.print(table)
+    console.print("[bold]`scoretag query top_posts --param limit=2`[/]:")
+    for row in best.iter_rows(named=True):
+        console.print(
+            f"  {row['post_key']:<22} {row['rating']}  score {row['aesthetic_score']:.3f}  "
+            f"norm_score {row['norm_score']:.3f}",
+            soft_wrap=True,
+        )
+    if best.height and _untrained_head(profile):
+        console.print(
+            "  [yellow]scores from a head on an untrained backbone: no quality signal[/]",
+            soft_wrap=True,
+        )
+
+
+def _untrained_head(profile: Profile) -> bool:
+    from assets.head.paths import registry
+
+    heads = registry(profile.layout)
+    active = heads.active_version()
+    return active is not None and bool(heads.load(active).card.get("trained_untrained_backbone"))
+
+
 def print_where(profile: Profile) -> None:
     layout = profile.layout
     places = {
@@ -295,4 +343,5 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     print_labels(profile)
     print_embeddings(profile)
     print_head(profile)
+    print_catalog(profile)
     print_runs(outcome)
