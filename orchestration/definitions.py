@@ -22,7 +22,7 @@ from assets.normalize import assets as normalize_assets
 from assets.normalize import checks as normalize_checks
 from assets.pool import assets as pool_assets
 from assets.pool import checks as pool_checks
-from orchestration import jobs, resources, sensors
+from orchestration import jobs, resources, schedules, sensors
 from orchestration.profile import Profile, load_profile
 
 STAGES = (
@@ -56,6 +56,7 @@ def build_defs(profile: Profile) -> dg.Definitions:
         resources.resource_defs(profile, profile.config),
         jobs.job_defs(),
         sensors.sensor_defs(),
+        schedules.schedule_defs(profile),
     )
 
 

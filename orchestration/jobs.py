@@ -20,6 +20,9 @@ RAW_POSTS = dg.AssetKey("raw_posts")
 EMBEDDINGS = dg.AssetKey("embeddings")
 PER_RAW_FILE = dg.AssetSelection.assets(RAW_POSTS, EMBEDDINGS)
 RATING_POOL = dg.AssetKey("rating_pool")
+NORMALIZED_SCORES = dg.AssetKey("normalized_scores")
+SCORED_CATALOG = dg.AssetKey("scored_catalog")
+CATALOG_JOB = "catalog"
 MANUAL_LABELS = dg.AssetKey("manual_labels")
 
 ingest_job = dg.define_asset_job(
@@ -41,6 +44,12 @@ main_job = dg.define_asset_job(
 )
 
 
+catalog_job = dg.define_asset_job(
+    CATALOG_JOB,
+    selection=dg.AssetSelection.assets(NORMALIZED_SCORES, SCORED_CATALOG),
+    description="The incremental path: normalize, then score the posts the active head has not.",
+)
+
 pool_job = dg.define_asset_job(
     POOL_JOB,
     selection=dg.AssetSelection.assets(RATING_POOL).upstream() - PER_RAW_FILE,
@@ -57,5 +66,6 @@ labels_job = dg.define_asset_job(
 def job_defs() -> dg.Definitions:
     from assets.head.rounds import pool_uncertainty_job
 
-    jobs = [ingest_job, embed_job, main_job, pool_job, labels_job, pool_uncertainty_job]
+    jobs = [ingest_job, embed_job, main_job, catalog_job, pool_job, labels_job]
+    jobs.append(pool_uncertainty_job)
     return dg.Definitions(jobs=jobs)

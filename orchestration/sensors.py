@@ -66,5 +66,16 @@ def labels_sensor(
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{last}")], cursor=str(last))
 
 
+# Declarative automation (the assets' automation conditions) evaluated every 30 s, on by
+# default: a new raw_posts partition flows on to its embeddings, normalized_scores and the
+# catalog's scores without anyone launching a run.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "scoretag_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+
 def sensor_defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[inbox_sensor, labels_sensor])
+    return dg.Definitions(sensors=[inbox_sensor, labels_sensor, automation_sensor])

@@ -158,6 +158,19 @@ class CatalogSettings(_Strict):
     )  # older heads whose scores are kept beside the active's
 
 
+class ScheduleSettings(_Strict):
+    """The daily schedules: ingest the inbox, then score what is new (see orchestration)."""
+
+    daily_at: str = Field(default="04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # HH:MM
+    timezone: str = "UTC"
+    rescore_after_minutes: int = Field(default=60, ge=0, le=720)  # after the ingest tick
+
+    def cron(self, delay_minutes: int = 0) -> str:
+        hour, minute = (int(part) for part in self.daily_at.split(":"))
+        total = (hour * 60 + minute + delay_minutes) % (24 * 60)
+        return f"{total % 60} {total // 60} * * *"
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -181,6 +194,7 @@ class Settings(_Strict):
     embed: EmbedSettings = EmbedSettings()
     head: HeadSettings = HeadSettings()
     catalog: CatalogSettings = CatalogSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     demo: DemoSettings | None = None
 
 

@@ -19,7 +19,7 @@ from assets.catalog.writer import (
     score_missing,
     sync_heads,
 )
-from assets.embeddings.assets import store_for
+from assets.embeddings.assets import embeddings, store_for
 from assets.head.assets import aesthetic_head
 from assets.head.paths import registry
 from assets.ingest.current import current_posts
@@ -32,9 +32,14 @@ from orchestration.resources import BackboneResource, ScoretagResource
 
 
 @dg.asset(
-    deps=[normalized_scores, aesthetic_head],
+    deps=[normalized_scores, aesthetic_head, embeddings],
     group_name="catalog",
     pool=DUCKDB,
+    # New posts or embeddings, or a new head, score what has no score yet; a raw file whose
+    # embeddings never materialized does not hold up the others.
+    automation_condition=dg.AutomationCondition.eager().without(
+        ~dg.AutomationCondition.any_deps_missing()
+    ),
     kinds={"duckdb"},
     owners=["team:curation"],
     code_version="1",

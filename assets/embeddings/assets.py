@@ -116,6 +116,7 @@ def _metadata(
     pool="gpu",
     kinds={"pytorch", "gpu", "parquet"},
     op_tags=GPU_OP_TAGS,
+    automation_condition=dg.AutomationCondition.eager(),
     owners=["team:curation"],
     code_version="1",
 )

@@ -72,6 +72,11 @@ def _summary(frame: pl.DataFrame) -> dict:
 @dg.asset(
     deps=[raw_posts],
     group_name="ingest",
+    # Runs when any raw file is (re)ingested, even while another file's partition has never
+    # materialized (a refused file must not hold up every other one).
+    automation_condition=dg.AutomationCondition.eager().without(
+        ~dg.AutomationCondition.any_deps_missing()
+    ),
     kinds={"polars", "parquet"},
     owners=["team:curation"],
     code_version="1",

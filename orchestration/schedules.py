@@ -1,0 +1,47 @@
+"""Daily schedules, on by default and switchable in the UI: `daily_ingest` ingests every new or
+changed inbox file (one `ingest` run each, embeddings included), and `daily_rescore`, a while
+later, runs the incremental path (normalize, then score the posts without a score under the
+active head). Between ticks the inbox sensor and the automation sensor do the same as soon as
+a file lands."""
+
+import dagster as dg
+
+from orchestration.inbox import register, stale_files
+from orchestration.jobs import catalog_job, ingest_job
+from orchestration.profile import Profile
+from orchestration.resources import ScoretagResource
+
+
+def _daily_ingest(cron: str, timezone: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="daily_ingest",
+        job=ingest_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def daily_ingest(context: dg.ScheduleEvaluationContext, scoretag: ScoretagResource):
+        """Ingest every inbox file that is new or changed since it was last ingested."""
+        files = stale_files(context.instance, scoretag.layout)
+        if not files:
+            return dg.SkipReason("the inbox holds nothing new")
+        register(context.instance, files)
+        tick = context.scheduled_execution_time.isoformat()
+        return [dg.RunRequest(partition_key=f.key, run_key=f"{f.key}@{tick}") for f in files]
+
+    return daily_ingest
+
+
+def schedule_defs(profile: Profile) -> dg.Definitions:
+    settings = profile.settings.schedule
+    daily_rescore = dg.ScheduleDefinition(
+        name="daily_rescore",
+        job=catalog_job,
+        cron_schedule=settings.cron(settings.rescore_after_minutes),
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Normalize and score the posts the active head has not scored yet.",
+    )
+    return dg.Definitions(
+        schedules=[_daily_ingest(settings.cron(), settings.timezone), daily_rescore]
+    )
