@@ -162,6 +162,10 @@ def activate(version: str) -> None:
         # KeyError quotes its message: the registry's text says which versions it knows.
         raise click.ClickException(str(e.args[0])) from None
     console.print(f"Active head: {full}")
+    console.print(
+        "The next catalog run (`scoretag run`, the `catalog` job, or the daily_rescore "
+        "schedule) scores every post under it from cached embeddings; older scores are kept."
+    )
 
 
 @head.command(name="uncertainty-round")
