@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestration.benchmarks import demo, embed, head, ingest
+from orchestration.benchmarks import catalog, demo, embed, head, ingest
 
 BENCHES: dict[str, Callable[[], dict]] = {
     "demo": demo.demo_build,
     "ingest": ingest.ingest_bench,
     "embed": embed.embed_bench,
     "head": head.head_bench,
+    "catalog": catalog.catalog_bench,
 }
 """Every benchmark with its default parameters, as `make bench` runs them."""

@@ -117,6 +117,24 @@ def bench_head(
     _emit(head_bench(n=n, dim=dim, test=test, step=step, budget=budget, seed=seed), as_json)
 
 
+@bench.command(name="catalog")
+@click.option("--posts", default=1_000_000, show_default=True, help="Posts, one image each.")
+@click.option("--dim", default=768, show_default=True, help="Embedding width.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the shards and the catalog [default: the system temp folder].",
+)
+@JSON_OPTION
+def bench_catalog(posts: int, dim: int, seed: int, workdir: Path | None, as_json: bool) -> None:
+    """Scoring the catalog from cached embeddings (all, then 1% new) vs a bare matmul."""
+    from orchestration.benchmarks.catalog import catalog_bench
+
+    _emit(catalog_bench(posts=posts, dim=dim, seed=seed, workdir=workdir), as_json)
+
+
 @bench.command(name="all")
 @JSON_OPTION
 def bench_all(as_json: bool) -> None:
