@@ -61,6 +61,12 @@ def markdown_image(png: bytes, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
 
 
+def column_schema(schema: Mapping[str, object]) -> dict[str, dg.TableSchema]:
+    """Asset metadata naming a table's columns and types, which the UI shows as its schema."""
+    columns = [dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
+    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
 def markdown_table(rows: Sequence[Mapping[str, object]]) -> dg.MetadataValue:
     if not rows:
         return dg.MetadataValue.md("(none)")

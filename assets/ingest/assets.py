@@ -9,12 +9,10 @@ from assets.ingest.formats import ReadOptions, UnknownFormat
 from assets.ingest.paths import RawFile, signature
 from assets.ingest.reader import FileReport, QuarantineExceeded, ingest_file
 from assets.ingest.schema import POSTS
-from orchestration.plots import markdown_table
+from orchestration.plots import column_schema, markdown_table
 from orchestration.resources import ScoretagResource
 
 raw_files = dg.DynamicPartitionsDefinition(name="raw_files")
-
-COLUMNS = dg.TableSchema(columns=[dg.TableColumn(n, str(t)) for n, t in POSTS.items()])
 
 
 class RawPostsConfig(dg.Config):
@@ -66,7 +64,7 @@ def _posts_metadata(path) -> dict:
     kinds={"polars", "parquet"},
     owners=["team:curation"],
     code_version="1",
-    metadata={"dagster/column_schema": COLUMNS},
+    metadata=column_schema(POSTS),
 )
 def raw_posts(
     context: dg.AssetExecutionContext, config: RawPostsConfig, scoretag: ScoretagResource

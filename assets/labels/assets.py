@@ -10,7 +10,7 @@ from assets.labels.store import EVENTS, LabelStore
 from assets.pool.assets import rating_pool
 from assets.pool.paths import pool_path
 from orchestration.atomic import write_parquet
-from orchestration.plots import histogram_png, markdown_image, markdown_table
+from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
 from orchestration.storage import Layout
 
@@ -58,11 +58,7 @@ def _metadata(labels: pl.DataFrame, events: pl.DataFrame, pool: pl.DataFrame) ->
     kinds={"sqlite", "parquet"},
     owners=["team:curation"],
     code_version="1",
-    metadata={
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(n, str(t)) for n, t in LABELS.items()]
-        )
-    },
+    metadata=column_schema(LABELS),
 )
 def manual_labels(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource

@@ -9,7 +9,7 @@ from assets.ingest.assets import raw_posts
 from assets.ingest.paths import posts_files
 from assets.normalize.normalize import SCHEMA, normalize_files
 from orchestration.atomic import write_parquet
-from orchestration.plots import histogram_png, markdown_image, markdown_table
+from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
 from orchestration.settings import NormalizeSettings
 from orchestration.storage import Layout
@@ -80,11 +80,7 @@ def _summary(frame: pl.DataFrame) -> dict:
     kinds={"polars", "parquet"},
     owners=["team:curation"],
     code_version="1",
-    metadata={
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(n, str(t)) for n, t in SCHEMA.items()]
-        )
-    },
+    metadata=column_schema(SCHEMA),
 )
 def normalized_scores(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource

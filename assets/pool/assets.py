@@ -14,7 +14,7 @@ from assets.pool.paths import STAGE, pool_path, strata_path
 from assets.pool.pool import empty_pool, grow, strata_table
 from assets.pool.schema import POOL
 from orchestration.atomic import write_parquet
-from orchestration.plots import histogram_png, markdown_image, markdown_table
+from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
 
 
@@ -62,11 +62,7 @@ def _metadata(
     kinds={"polars", "parquet"},
     owners=["team:curation"],
     code_version="1",
-    metadata={
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(n, str(t)) for n, t in POOL.items()]
-        )
-    },
+    metadata=column_schema(POOL),
 )
 def rating_pool(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource
