@@ -110,6 +110,11 @@ def print_normalized(profile: Profile) -> None:
     console.print(table)
 
 
+def _counted(values: pl.Series) -> str:
+    """ "a 3, b 1": each value with how often it occurs, the most frequent first."""
+    return ", ".join(f"{value} {n}" for value, n in values.value_counts(sort=True).iter_rows())
+
+
 def print_pool(profile: Profile) -> None:
     from assets.pool.paths import pool_path
 
@@ -117,7 +122,7 @@ def print_pool(profile: Profile) -> None:
     if not path.is_file():
         return
     pool = pl.read_parquet(path, columns=["site", "style", "round", "stratum"])
-    styles = ", ".join(f"{s} {n}" for s, n in pool["style"].value_counts(sort=True).iter_rows())
+    styles = _counted(pool["style"])
     console.print(
         f"[bold]rating_pool[/]: {pool.height} posts in {pool['stratum'].n_unique()} "
         f"strata, {pool['round'].n_unique()} round(s); styles: {styles}",
@@ -214,8 +219,7 @@ def print_embeddings(profile: Profile) -> None:
     shards = store.shards()
     if not shards:
         return
-    failures = store.failures()["reason"].value_counts(sort=True).iter_rows()
-    listed = ", ".join(f"{reason} {n}" for reason, n in failures) or "none"
+    listed = _counted(store.failures()["reason"]) or "none"
     console.print(
         f"[bold]embeddings[/]: {_rows(shards):,} images in {len(shards)} shards "
         f"({store.identity.id}, {store.identity.embed_dim} dims); failures: {listed}",
