@@ -64,6 +64,13 @@ def world(tmp_path):
     return tmp_path / "catalog.duckdb", store, heads, versions
 
 
+def _run(con, posts: pl.DataFrame, heads: Registry, store: EmbeddingStore):
+    """A catalog run as the asset does it: posts refreshed, heads mirrored, the active head's
+    missing scores filled."""
+    refresh_posts(con, posts)
+    return score_missing(con, heads.load(sync_heads(con, heads)), store)
+
+
 def _scores(path) -> pl.DataFrame:
     with open_catalog(path) as con:
         return pl.from_arrow(con.execute("SELECT * FROM scores").arrow())
@@ -73,15 +80,11 @@ def test_incremental_runs_score_exactly_the_new_posts(world):
     path, store, heads, (first, _) = world
     heads.activate(first, "test")
     with open_catalog(path) as con:
-        refresh_posts(con, _posts(range(200)))
-        sync_heads(con, heads)
-        done = score_missing(con, heads.load(first), store)
+        done = _run(con, _posts(range(200)), heads, store)
         assert (done.requested, done.scored) == (200, 200)
     before = _scores(path)
     with open_catalog(path) as con:
-        refresh_posts(con, _posts(range(210)))  # ten new posts
-        sync_heads(con, heads)
-        again = score_missing(con, heads.load(first), store)
+        again = _run(con, _posts(range(210)), heads, store)  # ten new posts
         assert (again.requested, again.scored) == (10, 10)
         assert counts(con, first)["scored"] == 210
     after = _scores(path)
@@ -103,9 +106,7 @@ def test_activating_another_head_rescores_all_and_keeps_the_old(world):
     path, store, heads, (first, second) = world
     heads.activate(first, "test")
     with open_catalog(path) as con:
-        refresh_posts(con, _posts(range(200)))
-        sync_heads(con, heads)
-        score_missing(con, heads.load(first), store)
+        _run(con, _posts(range(200)), heads, store)
     heads.activate(second, "test")
     with open_catalog(path) as con:
         active = sync_heads(con, heads)
@@ -133,9 +134,7 @@ def test_posts_without_an_embedding_are_counted_not_scored(world):
     heads.activate(first, "test")
     posts = _posts(range(5)).with_columns(image_key=pl.lit("f" * 32))
     with open_catalog(path) as con:
-        refresh_posts(con, posts)
-        sync_heads(con, heads)
-        done = score_missing(con, heads.load(first), store)
+        done = _run(con, posts, heads, store)
     assert (done.requested, done.scored, done.without_embedding) == (5, 0, 5)
 
 
@@ -146,9 +145,7 @@ def test_the_check_aggregates_see_what_is_wrong(world):
     heads.activate(first, "test")
     shards = str(store.dir / "shards" / "**" / "*.parquet")
     with open_catalog(path) as con:
-        refresh_posts(con, _posts(range(200)))
-        sync_heads(con, heads)
-        score_missing(con, heads.load(first), store)
+        _run(con, _posts(range(200)), heads, store)
 
         def aggregates() -> dict:
             query = statement("catalog/check_aggregates")
