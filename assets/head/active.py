@@ -5,8 +5,8 @@ A bootstrap ensemble of ridge heads scores each candidate by how much its member
 over strata (styles) so one confusing style cannot take the whole batch, and never two
 near-duplicates (nor a near-duplicate of something already labelled).
 
-Plain numpy, no Dagster. The ridge here is a private closed form; it will give way to
-`assets.head.models.fit_ridge` once the two are deduplicated.
+Plain numpy, no Dagster. The ensemble's ridge is solved from running moments with a fixed
+alpha (`models.fit_ridge` chooses alpha by leave-one-out, several times the cost per member).
 """
 
 from __future__ import annotations
@@ -23,56 +23,52 @@ EXCLUDE_BLOCK = 16_384
 """Rows of `exclude_like` compared at a time, bounding the cosine block's memory."""
 
 
-def _ridge_solve(
-    total: float,
-    sum_x: np.ndarray,
-    sum_y: float,
-    xtx: np.ndarray,
-    xty: np.ndarray,
-    alpha: float,
-) -> tuple[np.ndarray, float]:
-    """Weights and bias of ridge from (weighted) raw moments: Σw, Σwx, Σwy, ΣwxxᵀΣ, Σwxy.
+class RidgeMoments:
+    """Running (weighted) moments of a labelled set, Σw, Σwx, Σwy, XᵀWX and XᵀWy, from which
+    ridge is solved: adding rows costs O(rows·d²) and never refits from scratch.
 
-    Solves (XcᵀWXc + αI) w = XcᵀW(y - ȳ) on data centred at the weighted means, so the bias is
-    not penalised. Working from moments lets a caller add rows without refitting from scratch.
-    """
-    mean_x = np.asarray(sum_x, np.float64) / total
-    mean_y = float(sum_y) / total
-    gram = np.asarray(xtx, np.float64) - total * np.outer(mean_x, mean_x)
-    gram[np.diag_indices_from(gram)] += alpha
-    rhs = np.asarray(xty, np.float64) - total * mean_x * mean_y
-    w = np.linalg.solve(gram, rhs)
-    return w, mean_y - float(mean_x @ w)
+    Sums are float64 whatever X's dtype: in fp16 or fp32 the small eigenvalues that alpha is
+    there to tame would drown in rounding."""
 
+    def __init__(self, dim: int) -> None:
+        self.total = 0.0
+        self.sum_x = np.zeros(dim)
+        self.sum_y = 0.0
+        self.xtx = np.zeros((dim, dim))
+        self.xty = np.zeros(dim)
 
-def _ridge_fit(
-    X: np.ndarray, y: np.ndarray, alpha: float, sample_weight: np.ndarray | None = None
-) -> tuple[np.ndarray, float]:
-    """Weights and bias of ridge with penalty `alpha`, rows weighted by `sample_weight`.
+    def add(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> RidgeMoments:
+        X = np.asarray(X, np.float64)
+        y = np.asarray(y, np.float64)
+        w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
+        # sqrt(w) on both sides keeps the product symmetric, so BLAS can use syrk.
+        scaled = X * np.sqrt(w)[:, None]
+        self.total += float(w.sum())
+        self.sum_x += w @ X
+        self.sum_y += float(w @ y)
+        self.xtx += scaled.T @ scaled
+        self.xty += X.T @ (w * y)
+        return self
 
-    The Gram matrix is float64 whatever X's dtype: in fp16 or fp32 the small eigenvalues that
-    alpha is there to tame would drown in rounding.
-    """
-    X = np.asarray(X, np.float64)
-    y = np.asarray(y, np.float64)
-    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    # sqrt(weight) on both sides keeps the product symmetric, so BLAS can use syrk.
-    scaled = X * np.sqrt(weight)[:, None]
-    return _ridge_solve(
-        weight.sum(), weight @ X, float(weight @ y), scaled.T @ scaled, X.T @ (weight * y), alpha
-    )
+    def minus(self, other: RidgeMoments) -> RidgeMoments:
+        """The moments of the rows in `self` but not in `other` (a subset of them)."""
+        rest = RidgeMoments(len(self.sum_x))
+        rest.total = self.total - other.total
+        rest.sum_x = self.sum_x - other.sum_x
+        rest.sum_y = self.sum_y - other.sum_y
+        rest.xtx = self.xtx - other.xtx
+        rest.xty = self.xty - other.xty
+        return rest
 
-
-def _ridge_fit_predict(
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_pred: np.ndarray,
-    alpha: float,
-    sample_weight: np.ndarray | None = None,
-) -> np.ndarray:
-    """Fit ridge with penalty `alpha` on (X_train, y_train) and predict X_pred (unclipped)."""
-    w, b = _ridge_fit(X_train, y_train, alpha, sample_weight)
-    return np.asarray(X_pred, np.float64) @ w + b
+    def solve(self, alpha: float) -> tuple[np.ndarray, float]:
+        """Weights and bias: (XcᵀWXc + αI) w = XcᵀW(y - ȳ) on data centred at the weighted
+        means, so the bias is not penalised."""
+        mean_x = self.sum_x / self.total
+        mean_y = self.sum_y / self.total
+        gram = self.xtx - self.total * np.outer(mean_x, mean_x)
+        gram[np.diag_indices_from(gram)] += alpha
+        w = np.linalg.solve(gram, self.xty - self.total * mean_x * mean_y)
+        return w, mean_y - float(mean_x @ w)
 
 
 def disagreement(
@@ -106,7 +102,8 @@ def disagreement(
         # as weights is the same fit for less work than the n-row resample.
         counts = np.bincount(rng.integers(0, n, n), minlength=n)
         drawn = np.flatnonzero(counts)
-        weights[:, m], biases[m] = _ridge_fit(X[drawn], y[drawn], alpha, counts[drawn])
+        moments = RidgeMoments(X.shape[1]).add(X[drawn], y[drawn], counts[drawn])
+        weights[:, m], biases[m] = moments.solve(alpha)
     # Members differ by far more than float32 rounding, so the big product can stay float32.
     preds = np.asarray(X_candidates, np.float32) @ weights.astype(np.float32)
     preds = preds.astype(np.float64) + biases

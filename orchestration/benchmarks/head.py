@@ -28,71 +28,35 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from assets.head.active import _ridge_solve, uncertainty_round
+from assets.head.active import RidgeMoments, uncertainty_round
+from assets.head.models import RIDGE_ALPHAS, to_target
 from assets.head.planted import Planted, planted
 
-ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 ALPHA_LABELS = 2_000  # random labels the alpha is validated on
 ALPHA_FOLDS = 5
 CANDIDATES = 20_000  # pool rows the active sampler scores per round
 STRATEGIES = ("random", "stratified", "active")
 
 
-class _Moments:
-    """Running Σ1, Σx, Σy, XᵀX and Xᵀy of a labelled set: adding a batch costs O(batch·d²)."""
-
-    def __init__(self, dim: int) -> None:
-        self.count = 0.0
-        self.sum_x = np.zeros(dim)
-        self.sum_y = 0.0
-        self.xtx = np.zeros((dim, dim))
-        self.xty = np.zeros(dim)
-
-    def add(self, X: np.ndarray, y: np.ndarray) -> None:
-        X = np.asarray(X, np.float64)
-        y = np.asarray(y, np.float64)
-        self.count += len(y)
-        self.sum_x += X.sum(axis=0)
-        self.sum_y += float(y.sum())
-        self.xtx += X.T @ X
-        self.xty += X.T @ y
-
-    def minus(self, other: _Moments) -> _Moments:
-        rest = _Moments(len(self.sum_x))
-        rest.count = self.count - other.count
-        rest.sum_x = self.sum_x - other.sum_x
-        rest.sum_y = self.sum_y - other.sum_y
-        rest.xtx = self.xtx - other.xtx
-        rest.xty = self.xty - other.xty
-        return rest
-
-    def solve(self, alpha: float) -> tuple[np.ndarray, float]:
-        return _ridge_solve(self.count, self.sum_x, self.sum_y, self.xtx, self.xty, alpha)
-
-
-def _target(labels: np.ndarray) -> np.ndarray:
-    return (np.asarray(labels, np.float64) - 1.0) / 4.0
-
-
 def _choose_alpha(data: Planted, rows: np.ndarray) -> float:
-    """The alpha of ALPHAS with the lowest 5-fold validation MSE on `rows`."""
-    y = _target(data.labels[rows])
+    """The alpha of RIDGE_ALPHAS with the lowest 5-fold validation MSE on `rows`."""
+    y = to_target(data.labels[rows])
     folds = np.array_split(np.arange(len(rows)), ALPHA_FOLDS)
-    total = _Moments(data.X.shape[1])
+    total = RidgeMoments(data.X.shape[1])
     total.add(data.X[rows], y)
     parts = []
     for fold in folds:
-        part = _Moments(data.X.shape[1])
+        part = RidgeMoments(data.X.shape[1])
         part.add(data.X[rows[fold]], y[fold])
         parts.append(part)
-    errors = np.zeros(len(ALPHAS))
+    errors = np.zeros(len(RIDGE_ALPHAS))
     for fold, part in zip(folds, parts, strict=True):
         train = total.minus(part)
         held = data.X[rows[fold]].astype(np.float64)
-        for a, alpha in enumerate(ALPHAS):
+        for a, alpha in enumerate(RIDGE_ALPHAS):
             w, b = train.solve(alpha)
             errors[a] += float(((held @ w + b - y[fold]) ** 2).sum())
-    return ALPHAS[int(np.argmin(errors))]
+    return RIDGE_ALPHAS[int(np.argmin(errors))]
 
 
 def _stratified_order(cluster: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -115,7 +79,7 @@ def _grow(
 ) -> list[list[float]]:
     """Label `step` rows at a time (chosen by `next_batch(labelled_rows, size)`) up to `budget`,
     refitting the head after each batch; [[labels, test Spearman], ...]."""
-    head = _Moments(data.X.shape[1])
+    head = RidgeMoments(data.X.shape[1])
     X_test = data.X[data.test_index]
     labels_test = data.labels[data.test_index]
     labelled = np.empty(0, np.int64)
@@ -124,7 +88,7 @@ def _grow(
         batch = np.asarray(next_batch(labelled, min(step, budget - len(labelled))), np.int64)
         if len(batch) == 0:
             break
-        head.add(data.X[batch], _target(data.labels[batch]))
+        head.add(data.X[batch], to_target(data.labels[batch]))
         labelled = np.concatenate([labelled, batch])
         w, b = head.solve(alpha)
         preds = X_test @ w.astype(np.float32) + b
@@ -150,7 +114,7 @@ def _active_sampler(
             rows = np.sort(rng.choice(rows, CANDIDATES, replace=False))
         picked, _ = uncertainty_round(
             data.X[labelled],
-            _target(data.labels[labelled]),
+            to_target(data.labels[labelled]),
             data.X[rows],
             data.cluster[rows],
             size,
