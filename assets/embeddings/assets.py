@@ -134,7 +134,6 @@ def embeddings(
     raw = RawFile.from_key(context.partition_key)
     found = _scope(raw, profile.layout, profile.settings)
     store = store_for(profile.layout, backbone).ensure()
-    write_parquet(found.images.select("image_key"), store.requested_path(raw.key))
     todo = found.images.join(store.keys().to_frame(), on="image_key", how="anti")
     cached = found.requested - todo.height
     context.log.info(
@@ -152,6 +151,9 @@ def embeddings(
             todo.sort("path", "offset"), loaded, store, raw.key, plan, _logger(context)
         )
     write_parquet(failures, store.failures_path(raw.key))
+    # Last: a run killed before here has no `requested` file, so `scoretag run` sees the raw
+    # file as not embedded yet and resumes it.
+    write_parquet(found.images.select("image_key"), store.requested_path(raw.key))
     metadata = _metadata(store, found, cached, progress, failures)
     if not backbone.settings.trained:
         metadata["quality_signal"] = "none: random weights (untrained backbone)"

@@ -69,6 +69,7 @@ def test_a_killed_run_resumes_without_redoing_finished_shards(scored_home, tmp_p
     assert len(committed) >= 2
     done = store.keys().len()
     assert done == SHARD_SIZE * len(committed)  # whole shards only, nothing partial visible
+    assert not store.requested_path(DANBOORU_DUMP).exists()  # so `scoretag run` resumes it
 
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize(scored_home, DANBOORU_DUMP, instance, shard_size=SHARD_SIZE)
