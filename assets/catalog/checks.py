@@ -5,7 +5,6 @@ gate."""
 import json
 
 import dagster as dg
-import polars as pl
 
 from assets.catalog.assets import scored_catalog
 from assets.catalog.statements import statement
@@ -38,10 +37,9 @@ def scored_catalog_suite(
         return dg.AssetCheckResult(passed=True, description="no active head: nothing scored")
     shards = str(store_for(layout, backbone).dir / "shards" / "**" / "*.parquet")
     with duckdb.connect(str(layout.catalog), read_only=True) as con:
-        row = con.execute(
+        aggregates = con.execute(
             statement("catalog/check_aggregates"), {"head": active, "shards": shards}
-        ).arrow()
-    aggregates = pl.from_arrow(row)
+        ).pl()
     e = gx.expectations
     outcome = quality.validate(
         aggregates,

@@ -124,7 +124,7 @@ def score_missing(con: duckdb.DuckDBPyConnection, head: Head, store: EmbeddingSt
     Only the shards' image_key columns are read to find the images; vectors are read from
     the shards that hold some of them, in threads, and scored as they come."""
     clock = _Clock()
-    todo = pl.from_arrow(con.execute(statement("catalog/unscored"), {"head": head.version}).arrow())
+    todo = con.execute(statement("catalog/unscored"), {"head": head.version}).pl()
     clock.lap("unscored")
     shards, matched = _locate(store, todo)
     clock.lap("locate")

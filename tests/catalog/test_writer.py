@@ -87,6 +87,8 @@ def test_incremental_runs_score_exactly_the_new_posts(world):
         again = _run(con, _posts(range(210)), heads, store)  # ten new posts
         assert (again.requested, again.scored) == (10, 10)
         assert counts(con, first)["scored"] == 210
+        idle = _run(con, _posts(range(210)), heads, store)  # nothing new: nothing to do
+        assert (idle.requested, idle.scored) == (0, 0)
     after = _scores(path)
     new = after.join(before.select("post_key"), on="post_key", how="anti")
     assert sorted(new["post_key"]) == sorted(f"e621:{i}" for i in range(200, 210))
@@ -161,3 +163,13 @@ def test_the_check_aggregates_see_what_is_wrong(world):
         broken = aggregates()
     assert broken["scores_out_of_range"] == 1 and broken["duplicate_scores"] == 1
     assert broken["embedded_posts_unscored"] == 1 and broken["percentile_inversions"] >= 1
+
+
+def test_retention_keeps_the_heads_activated_last(world):
+    path, store, heads, (first, second) = world
+    with open_catalog(path) as con:
+        for version in (first, second, first):  # the first head is active again, last
+            heads.activate(version, "test")
+            _run(con, _posts(range(50)), heads, store)
+        apply_retention(con, keep=0)
+        assert _scores_in(con) == [first]
