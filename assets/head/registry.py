@@ -66,7 +66,9 @@ class Registry:
         return matches[0]
 
     def load(self, version: str) -> Head:
-        return load_head(self.path(self.resolve(version)))
+        """The head of a full version (read directly) or of a unique prefix of one."""
+        path = self.path(version)
+        return load_head(path if (path / CARD).is_file() else self.path(self.resolve(version)))
 
     def history(self) -> list[dict]:
         if not self.active_path.is_file():

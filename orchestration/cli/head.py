@@ -18,17 +18,15 @@ if TYPE_CHECKING:
     from assets.head.artifact import Head
     from assets.head.registry import Registry
 
-STAGE = "aesthetic_head"
-
 # Heads need torch, imported here only when a head command runs: every other command (and
 # `scoretag --help`) starts without it.
 
 
 def registry() -> Registry:
     """The current profile's head registry."""
-    from assets.head.registry import Registry
+    from assets.head import paths
 
-    return Registry(current_profile().layout.stage_dir(STAGE))
+    return paths.registry(current_profile().layout)
 
 
 @click.group()
