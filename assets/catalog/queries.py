@@ -269,10 +269,11 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.
         raise ValueError(str(e)) from None
 
 
-def run_adhoc(path: Path | str, sql: str) -> pa.Table:
-    """Run the user's own SQL on the catalog at `path`, read-only."""
+def run_adhoc(path: Path | str, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    """Run SQL (a named query's, with its bound `params`, or the user's own) on the catalog
+    at `path`, read-only."""
     con = connect_read_only(path)
     try:
-        return run(con, sql, {})
+        return run(con, sql, params or {})
     finally:
         con.close()

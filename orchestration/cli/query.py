@@ -212,7 +212,7 @@ def query(
     head_summary) is opened read-only: statements that write, and file access (COPY TO,
     ATTACH, read_csv), are refused.
     """
-    from assets.catalog.queries import bind, connect_read_only, load_queries, run
+    from assets.catalog.queries import bind, load_queries, run_adhoc
 
     chosen = [what for what, on in (("NAME", name), ("--list", list_), ("--sql", sql)) if on]
     if len(chosen) != 1:
@@ -245,15 +245,8 @@ def query(
     else:
         text, values = sql, {}
 
-    path = current_profile().layout.catalog
     try:
-        con = connect_read_only(path)
-    except OSError as e:  # FileNotFoundError included
+        table = run_adhoc(current_profile().layout.catalog, text, values)
+    except (OSError, ValueError) as e:  # PermissionError, FileNotFoundError included
         raise click.ClickException(str(e)) from None
-    try:
-        table = run(con, text, values)
-    except (PermissionError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        con.close()
     write(table, fmt, out)
