@@ -31,6 +31,7 @@ from assets.catalog.statements import schema, statement
 from assets.embeddings.store import EmbeddingStore, vectors_of
 from assets.head.artifact import Head
 from assets.head.registry import Registry
+from assets.pool.schema import post_key_expr
 
 POST_COLUMNS = {
     "site": pl.String,
@@ -72,9 +73,7 @@ def catalog_posts(current: pl.DataFrame, scores: pl.DataFrame, now) -> pl.DataFr
         .cast(POST_COLUMNS)
         .join(scores.select(*SCORE_COLUMNS, *SCORE_STATE), on=["site", "post_id"], how="inner")
     )
-    return joined.with_columns(
-        post_key=pl.format("{}:{}", "site", "post_id"), loaded_at=pl.lit(now)
-    )
+    return joined.with_columns(post_key=post_key_expr(), loaded_at=pl.lit(now))
 
 
 def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> None:

@@ -22,10 +22,6 @@ POOL: dict[str, pl.DataType] = {
 }
 
 
-def post_key(site: str, post_id: int) -> str:
-    return f"{site}:{post_id}"
-
-
 def post_key_expr() -> pl.Expr:
     """post_key as a polars expression over `site` and `post_id`."""
     return pl.format("{}:{}", "site", "post_id")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from assets.pool.schema import post_key_expr
 from orchestration.backbone import Identity
 from orchestration.benchmarks.memory import peak_rss_mb
 
@@ -101,7 +102,7 @@ def _posts(keys: list[str]) -> pl.DataFrame:
             "immature": False,
             "loaded_at": NOW,
         }
-    ).with_columns(post_key=pl.format("{}:{}", "site", "post_id"))
+    ).with_columns(post_key=post_key_expr())
 
 
 def _head(store: EmbeddingStore, registry: Registry, seed: int) -> Head:
