@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.embeddings.assets import STAGE as EMBEDDINGS_STAGE
-from assets.embeddings.store import EmbeddingStore
+from assets.embeddings.assets import store_for
 from assets.ingest.paths import RawFile, inbox_files
-from orchestration.backbone import identity
 from orchestration.inbox import register, stale_files
 from orchestration.jobs import EMBED_JOB, INGEST_JOB, MAIN_JOB, POOL_JOB
 from orchestration.profile import Profile, activate, set_pool_limits
+from orchestration.resources import BackboneResource
 
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -111,7 +110,7 @@ def unembedded(profile: Profile) -> list[RawFile]:
     """Ingested raw files that the profile's backbone has not embedded (a new backbone, or
     files ingested before embeddings existed)."""
     layout = profile.layout
-    store = EmbeddingStore(layout.stage_dir(EMBEDDINGS_STAGE), identity(profile.settings.backbone))
+    store = store_for(layout, BackboneResource.from_settings(profile.settings.backbone))
     return [
         raw
         for raw in inbox_files(layout)

@@ -11,6 +11,7 @@ from assets.catalog.statements import statement
 from assets.embeddings.assets import store_for
 from assets.head.paths import registry
 from orchestration import quality
+from orchestration.pools import DUCKDB
 from orchestration.resources import BackboneResource, ScoretagResource
 
 ZERO = (
@@ -22,7 +23,8 @@ ZERO = (
 )
 
 
-@dg.asset_check(asset=scored_catalog, blocking=True)
+# In the duckdb pool: DuckDB refuses even a reading connection while another process writes.
+@dg.asset_check(asset=scored_catalog, blocking=True, pool=DUCKDB)
 def scored_catalog_suite(
     scoretag: ScoretagResource, backbone: BackboneResource
 ) -> dg.AssetCheckResult:
@@ -35,7 +37,10 @@ def scored_catalog_suite(
     active = registry(layout).active_version()
     if active is None:
         return dg.AssetCheckResult(passed=True, description="no active head: nothing scored")
-    shards = str(store_for(layout, backbone).dir / "shards" / "**" / "*.parquet")
+    store = store_for(layout, backbone)
+    if not store.shards():  # read_parquet refuses a glob that matches nothing
+        return dg.AssetCheckResult(passed=True, description="no embeddings yet: nothing to score")
+    shards = str(store.dir / "shards" / "**" / "*.parquet")
     with duckdb.connect(str(layout.catalog), read_only=True) as con:
         aggregates = con.execute(
             statement("catalog/check_aggregates"), {"head": active, "shards": shards}

@@ -211,11 +211,10 @@ def image_line(build: DemoBuild) -> str:
 
 
 def print_embeddings(profile: Profile) -> None:
-    from assets.embeddings.assets import STAGE
-    from assets.embeddings.store import EmbeddingStore
-    from orchestration.backbone import identity
+    from assets.embeddings.assets import store_for
+    from orchestration.resources import BackboneResource
 
-    store = EmbeddingStore(profile.layout.stage_dir(STAGE), identity(profile.settings.backbone))
+    store = store_for(profile.layout, BackboneResource.from_settings(profile.settings.backbone))
     shards = store.shards()
     if not shards:
         return
