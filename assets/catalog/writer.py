@@ -47,6 +47,8 @@ POST_COLUMNS = {
     "artist_tags": pl.List(pl.String),
     "character_tags": pl.List(pl.String),
     "copyright_tags": pl.List(pl.String),
+    "species_tags": pl.List(pl.String),
+    "meta_tags": pl.List(pl.String),
     "source_file": pl.String,
 }
 SCORE_COLUMNS = ("site", "post_id", "image_key", "is_canonical", "rating", "norm_score")

@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS posts (
     artist_tags     VARCHAR[],
     character_tags  VARCHAR[],
     copyright_tags  VARCHAR[],
+    species_tags    VARCHAR[],             -- e621's category; null where the site has none
+    meta_tags       VARCHAR[],             -- dropped from captions
     source_file     VARCHAR,               -- the raw file the post came from
     loaded_at       TIMESTAMPTZ
 );
