@@ -153,9 +153,11 @@ class HeadSettings(_Strict):
 class CatalogSettings(_Strict):
     """The scored catalog in DuckDB (see assets/catalog)."""
 
-    keep_heads: int = Field(
-        default=3, ge=0
-    )  # older heads whose scores are kept beside the active's
+    # Older heads whose scores are kept beside the active's.
+    keep_heads: int = Field(default=3, ge=0)
+    # A head's percentiles are ranked again once its scores grew or shrank by this share
+    # since they were last ranked; between, new scores rank against that reference.
+    rerank_growth: float = Field(default=0.1, ge=0)
 
 
 class ScheduleSettings(_Strict):

@@ -66,8 +66,9 @@ def scored_catalog(
             context.log.warning("no head is active: posts are in the catalog, without scores")
             return dg.MaterializeResult(metadata={**metadata, "active_head": "none"})
         head = heads.load(active)
-        scored = score_missing(con, head, store_for(layout, backbone))
-        apply_retention(con, profile.settings.catalog.keep_heads)
+        settings = profile.settings.catalog
+        scored = score_missing(con, head, store_for(layout, backbone), settings.rerank_growth)
+        apply_retention(con, settings.keep_heads)
         held = counts(con, active)
         plot = histogram_png(
             score_histogram(con, active).tolist(),
@@ -76,14 +77,18 @@ def scored_catalog(
             bins=20,
             value_range=(0, 1),
         )
-    context.log.info(f"head {active}: {scored.scored:,} posts scored this run")
+    context.log.info(
+        f"head {active}: {scored.scored:,} posts scored this run"
+        + (", percentiles ranked again" if scored.reranked else "")
+    )
     metadata.update(
         {
             "dagster/row_count": held["posts"],
             "active_head": active,
             "scored_this_run": scored.scored,
             "scored_total": held["scored"],
-            "posts_without_embedding": scored.without_embedding,
+            "posts_without_embedding": held["unscored"],
+            "percentiles_reranked": scored.reranked,
             "heads_with_scores": held["heads_with_scores"],
             "score_distribution": markdown_image(plot, "aesthetic scores"),
         }

@@ -1,10 +1,11 @@
 """Writing the catalog: posts refreshed from the normalized scores and raw posts, heads
 mirrored from the registry, and scores for the posts the active head has not scored yet.
 
-Scoring reads the image_key column of every cached embedding shard to find the images it
-needs, then the vectors of only the shards that hold some, scoring each shard as it is read;
-it inserts the new rows with the head's percentiles; nothing is ever re-embedded. Only one
-process may write a DuckDB file: every writer runs in the `duckdb` pool.
+A run scores, from cached embeddings (nothing is ever re-embedded), what is new since the
+active head's last run: each head keeps a cursor (the posts and embedding shards it has looked
+at), so a daily run costs its new posts, not the catalog. Percentiles rank against a per-head
+reference list that only a large change rebuilds. Only one process may write a DuckDB file:
+every writer runs in the `duckdb` pool.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from assets.catalog.statements import schema, statement
+from assets.catalog.statements import run_script, schema, statement
 from assets.embeddings.store import EmbeddingStore, vectors_of
 from assets.head.artifact import Head
 from assets.head.registry import Registry
@@ -79,13 +80,14 @@ def catalog_posts(current: pl.DataFrame, scores: pl.DataFrame, now) -> pl.DataFr
 
 
 def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> None:
-    con.register("new_posts", posts.to_arrow())
-    try:
+    with _registered(con, "new_posts", posts.with_row_index("arrival").to_arrow()):
         con.execute("BEGIN")
-        con.execute(statement("catalog/refresh_posts"))
-        con.execute("COMMIT")
-    finally:
-        con.unregister("new_posts")
+        try:
+            run_script(con, "catalog/refresh_posts")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def sync_heads(con: duckdb.DuckDBPyConnection, heads: Registry) -> str | None:
@@ -100,43 +102,116 @@ def sync_heads(con: duckdb.DuckDBPyConnection, heads: Registry) -> str | None:
         schema={"version": pl.String, "head_type": pl.String, "card": pl.String},
     )
     active = heads.active_version()
-    con.register("registry_heads", frame.to_arrow())
-    try:
-        con.execute(statement("catalog/sync_heads"), {"active": active or ""})
-    finally:
-        con.unregister("registry_heads")
+    with _registered(con, "registry_heads", frame.to_arrow()):
+        run_script(con, "catalog/sync_heads", {"active": active or ""})
     return active
 
 
 @dataclass(frozen=True)
 class Scored:
     head: str
-    requested: int  # posts with an image and no score under the head
+    requested: int  # posts this run looked for an embedding for: new ones, and waiting ones
     scored: int  # of those, posts whose image has an embedding
     without_embedding: int
+    reranked: bool = False  # every percentile of the head was worked out again
     # Seconds per step (unscored, locate, read_predict, write), for benchmarks and logs.
     phases: dict[str, float] | None = field(default=None, compare=False)
 
 
-def score_missing(con: duckdb.DuckDBPyConnection, head: Head, store: EmbeddingStore) -> Scored:
-    """Score, under `head`, every post that has no score under it yet; then refresh that
-    head's percentiles. Images are scored once however many posts share them.
+@dataclass(frozen=True)
+class _Cursor:
+    """Where a head's scoring stands (sql/catalog/cursor.sql)."""
 
-    Only the shards' image_key columns are read to find the images; vectors are read from
-    the shards that hold some of them, in threads, and scored as they come."""
+    through: int | None  # every post up to this added_seq was looked at; None: never scored
+    shards: frozenset[str]  # the embedding shards read, relative to the store
+    scored: int
+    ranked: int  # scores in the head's percentile reference
+    latest: int  # the catalog's newest added_seq
+
+
+def score_missing(
+    con: duckdb.DuckDBPyConnection,
+    head: Head,
+    store: EmbeddingStore,
+    rerank_growth: float = 0.1,
+) -> Scored:
+    """Score, under `head`, every post that has no score under it and whose image is embedded.
+
+    A run costs what is new since the head's last run: posts the catalog took in since (found
+    by their added_seq) and embedding shards written since. It reads the image_key column of
+    the new shards; earlier shards only for new posts whose image none of them holds (an image
+    shared with an older post, or one never embedded). Earlier posts waiting for their image
+    are looked up only for images of new shards that no new post claimed. Vectors are read
+    from the shards holding some of the images, in threads, and scored as they come."""
     clock = _Clock()
-    todo = con.execute(statement("catalog/unscored"), {"head": head.version}).pl()
+    cursor = _cursor(con, head.version)
+    fresh = [p for p in store.shards() if _name(store, p) not in cursor.shards]
+    for path in fresh:
+        store.verify(path)
+    through = -1 if cursor.through is None else cursor.through
+    todo = con.execute(statement("catalog/new_posts"), {"through": through}).pl()
     clock.lap("unscored")
-    shards, matched = _locate(store, todo)
+    index = _Index.of(store, fresh)
+    matched = index.match(todo)
+    arrived = index.keys.select("image_key").join(todo, on="image_key", how="anti").unique()
+    if arrived.height and cursor.through is not None:
+        with _registered(con, "arrived_keys", arrived.to_arrow()):
+            params = {"through": through, "head": head.version}
+            waiting = con.execute(statement("catalog/waiting_posts"), params).pl()
+        todo = pl.concat([todo, waiting])
+        matched = pl.concat([matched, index.match(waiting)])
+    strays = todo.join(matched, on="post_key", how="anti")
+    read = [p for p in store.shards() if _name(store, p) in cursor.shards]
+    if strays.height and read:
+        index = index.extend(store, read)
+        matched = pl.concat([matched, index.match(strays)])
     clock.lap("locate")
     new = matched.select("post_key", "image_key").with_columns(
-        score=pl.Series(_score_rows(store, shards, matched["at"].to_numpy(), head))
+        score=pl.Series(_score_rows(store, index.shards, matched["at"].to_numpy(), head))
     )
     clock.lap("read_predict")
-    if new.height:
-        _write_scores(con, head.version, new)
+    rerank = _rerank_due(cursor.ranked, cursor.scored + new.height, rerank_growth)
+    read_names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
+    con.execute("BEGIN")
+    try:
+        _write_scores(con, head.version, new, rerank)
+        with _registered(con, "read_shards", read_names):
+            run_script(
+                con,
+                "catalog/advance_cursor",
+                {"head": head.version, "through": cursor.latest},
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     clock.lap("write")
-    return Scored(head.version, todo.height, new.height, todo.height - new.height, clock.laps)
+    return Scored(
+        head.version,
+        todo.height,
+        new.height,
+        todo.height - new.height,
+        rerank and new.height > 0,
+        clock.laps,
+    )
+
+
+def _cursor(con: duckdb.DuckDBPyConnection, head: str) -> _Cursor:
+    through, shards, scored, ranked, latest = con.execute(
+        statement("catalog/cursor"), {"head": head}
+    ).fetchone()
+    return _Cursor(through, frozenset(shards), scored, ranked, latest)
+
+
+def _name(store: EmbeddingStore, path: Path) -> str:
+    return path.relative_to(store.dir).as_posix()
+
+
+def _rerank_due(ranked: int, scored: int, growth: float) -> bool:
+    """Rank every score again when the reference is missing or the head's scores have grown
+    or shrunk by more than `growth` of it: percentiles then stay within the catalog's
+    ranks to about that share, and daily runs never rewrite them."""
+    return ranked == 0 or abs(scored - ranked) > growth * ranked
 
 
 class _Clock:
@@ -153,34 +228,46 @@ class _Clock:
 @dataclass(frozen=True)
 class _Shard:
     path: Path
-    start: int  # the shard's first row, counted over all shards in order
+    start: int  # the shard's first row, counted over all the shards read, in order
     rows: int
 
 
-def _locate(store: EmbeddingStore, todo: pl.DataFrame) -> tuple[list[_Shard], pl.DataFrame]:
-    """The store's shards, and `todo`'s posts whose image is embedded, with `at`: the stored
-    row, counted over all shards in order, that holds the image."""
-    paths = store.shards() if todo.height else []
-    if not paths:
-        return [], todo.with_columns(at=pl.lit(0, pl.Int64)).clear()
-    for path in paths:
-        store.verify(path)
-    with ThreadPoolExecutor(_workers()) as pool:
-        columns = list(pool.map(_read_keys, paths))
-    shards, start = [], 0
-    for path, column in zip(paths, columns, strict=True):
-        shards.append(_Shard(path, start, len(column)))
-        start += len(column)
-    chunks = [chunk for column in columns for chunk in column.chunks]
-    keys = pl.Series("image_key", pa.chunked_array(chunks, pa.string()))
-    stored = pl.DataFrame({"image_key": keys, "at": pl.int_range(keys.len(), eager=True)})
-    matched = todo.with_row_index("post").join(stored, on="image_key", how="inner")
-    # An image stored twice matches its posts twice; the first shard's copy is kept, as
-    # lookup() does. Counting posts by row number finds that without hashing the keys again.
-    posts = matched["post"].to_numpy()
-    if len(posts) and np.bincount(posts).max() > 1:
-        matched = matched.sort("post", "at").unique("post", keep="first", maintain_order=True)
-    return shards, matched.drop("post")
+@dataclass(frozen=True)
+class _Index:
+    """The image keys of some embedding shards: `keys` holds image_key and `at`, the row that
+    holds it, counted over `shards` in order."""
+
+    shards: list[_Shard]
+    keys: pl.DataFrame
+
+    @classmethod
+    def of(cls, store: EmbeddingStore, paths: list[Path], start: int = 0) -> _Index:
+        with ThreadPoolExecutor(_workers()) as pool:
+            columns = list(pool.map(_read_keys, paths))
+        shards = []
+        for path, column in zip(paths, columns, strict=True):
+            shards.append(_Shard(path, start, len(column)))
+            start += len(column)
+        chunks = [chunk for column in columns for chunk in column.chunks]
+        keys = pl.Series("image_key", pa.chunked_array(chunks, pa.string()))
+        at = pl.int_range(start - keys.len(), start, eager=True, dtype=pl.Int64)
+        return cls(shards, pl.DataFrame({"image_key": keys, "at": at}))
+
+    def extend(self, store: EmbeddingStore, paths: list[Path]) -> _Index:
+        """This index and the keys of `paths` after it."""
+        end = self.shards[-1].start + self.shards[-1].rows if self.shards else 0
+        more = _Index.of(store, paths, end)
+        return _Index(self.shards + more.shards, pl.concat([self.keys, more.keys]))
+
+    def match(self, posts: pl.DataFrame) -> pl.DataFrame:
+        """`posts` (post_key, image_key) whose image is here, with `at`. An image stored twice
+        matches its posts twice; the first shard's copy is kept, as lookup() does. Counting
+        posts by row number finds that without hashing the keys again."""
+        matched = posts.with_row_index("post").join(self.keys, on="image_key", how="inner")
+        rows = matched["post"].to_numpy()
+        if len(rows) and np.bincount(rows).max() > 1:
+            matched = matched.sort("post", "at").unique("post", keep="first", maintain_order=True)
+        return matched.drop("post")
 
 
 def _read_keys(path: Path) -> pa.ChunkedArray:
@@ -259,30 +346,47 @@ def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame) -> None:
-    """Insert `new` (post_key, image_key, score) under `head`, with every percentile of the
-    head worked out again: each row's percentile depends on n, so adding rows moves them all.
+def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, rerank: bool):
+    """Insert `new` (post_key, image_key, score) under `head` with their percentiles, inside
+    the caller's transaction.
 
-    The ranks are computed here, not by a window in an UPDATE: on a first run the rows go in
-    with their percentile and nothing is updated; on a later one only a double per row is,
-    matched on rowid."""
+    Daily: the new scores are ranked against the head's reference list and nothing else moves.
+    When `rerank`: every score of the head is ranked again (the ranks computed here, not by a
+    window in an UPDATE: on a first run the rows go in with their percentile and nothing is
+    updated) and becomes the new reference."""
+    if not new.height:
+        return
     params = {"head": head}
-    con.execute("BEGIN")
-    try:
+    scores = new["score"].to_numpy()
+    if rerank:
         earlier = con.execute(statement("catalog/head_score_rows"), params).fetchnumpy()
         done = len(earlier["score"])
-        percentiles = percent_rank(np.concatenate([earlier["score"], new["score"].to_numpy()]))
-        if done:
-            update = pa.table({"row_id": earlier["row_id"], "percentile": percentiles[:done]})
-            with _registered(con, "new_percentiles", update):
-                con.execute(statement("catalog/percentiles"))
-        rows = new.with_columns(percentile=pl.Series(percentiles[done:])).to_arrow()
-        with _registered(con, "new_scores", rows):
-            con.execute(statement("catalog/insert_scores"), params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        every = np.concatenate([earlier["score"], scores])
+        percentiles = percent_rank(every)
+        ranked = pa.table({"row_id": earlier["row_id"], "percentile": percentiles[:done]})
+        reference = pa.table({"score": np.sort(every)})
+        with _registered(con, "ranked", ranked), _registered(con, "reference", reference):
+            run_script(con, "catalog/rerank", params)
+        percentiles = percentiles[done:]
+    else:
+        reference = con.execute(statement("catalog/reference"), params).fetchnumpy()["score"]
+        percentiles = rank_against(reference, scores)
+    rows = new.with_columns(percentile=pl.Series(percentiles)).to_arrow()
+    with _registered(con, "new_scores", rows):
+        con.execute(statement("catalog/insert_scores"), params)
+
+
+def rank_against(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each score's percent_rank among the ascending `reference`: the share of it strictly
+    below, over n - 1, capped at 1 (a score above every one ranks as the highest). The same
+    formula the reference's own rows were ranked by, so percentiles stay in the scores' order."""
+    if len(reference) and not (reference[1:] >= reference[:-1]).all():
+        reference = np.sort(reference)  # DuckDB returns rows as inserted; this guards it
+    n = len(reference)
+    if n < 2:
+        return np.zeros(len(scores), np.float64)
+    below = np.searchsorted(reference, scores, side="left")
+    return np.minimum(below / (n - 1), 1.0)
 
 
 def percent_rank(scores: np.ndarray) -> np.ndarray:
@@ -319,12 +423,12 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
 
 
 def apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> None:
-    con.execute(statement("catalog/retention"), {"keep": keep})
+    run_script(con, "catalog/retention", {"keep": keep})
 
 
 def counts(con: duckdb.DuckDBPyConnection, head: str) -> dict:
     row = con.execute(statement("catalog/counts"), {"head": head}).fetchone()
-    names = ("posts", "posts_with_image", "scored", "heads_with_scores")
+    names = ("posts", "posts_with_image", "scored", "unscored", "heads_with_scores")
     return dict(zip(names, row, strict=True))
 
 

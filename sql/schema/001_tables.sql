@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS posts (
     species_tags    VARCHAR[],             -- e621's category; null where the site has none
     meta_tags       VARCHAR[],             -- dropped from captions
     source_file     VARCHAR,               -- the raw file the post came from
-    loaded_at       TIMESTAMPTZ
+    loaded_at       TIMESTAMPTZ,
+    added_seq       BIGINT                 -- when the catalog first held the post with this
+                                           -- image, as a counter: how a run finds what is new
 );
 
 -- Every head the catalog has been scored with; at most one is active.
@@ -36,7 +38,9 @@ CREATE TABLE IF NOT EXISTS heads (
     card            JSON,
     active          BOOLEAN NOT NULL DEFAULT false,
     activated_at    TIMESTAMPTZ,
-    registered_at   TIMESTAMPTZ
+    registered_at   TIMESTAMPTZ,
+    scored_through  BIGINT                 -- the head's runs have looked at every post up to
+                                           -- this added_seq (null: never scored)
 );
 
 -- Aesthetic scores, one row per (post, head version); older heads' rows are kept.
@@ -47,6 +51,22 @@ CREATE TABLE IF NOT EXISTS scores (
     score           DOUBLE NOT NULL,       -- in [0, 1]
     percentile      DOUBLE,                -- within the catalog, under the same head
     scored_at       TIMESTAMPTZ NOT NULL
+);
+
+-- Per head: the embedding shards its runs have read (relative to the embedding store), so a
+-- run reads only the shards added since.
+CREATE TABLE IF NOT EXISTS head_shards (
+    head_version    VARCHAR NOT NULL,
+    shard           VARCHAR NOT NULL
+);
+
+-- Per head: the scores its percentiles rank against, ascending: the head's scores when they
+-- were last ranked. Scores added since are ranked against the same list, so no percentile
+-- moves on a daily run; the writer ranks everything again once the head's scores have grown
+-- or shrunk by more than `[catalog] rerank_growth` of it.
+CREATE TABLE IF NOT EXISTS score_reference (
+    head_version    VARCHAR NOT NULL,
+    score           DOUBLE NOT NULL
 );
 
 -- Per head: the cut-points that turn a score into a score bucket (filled by the captions stage).

@@ -173,3 +173,115 @@ def test_retention_keeps_the_heads_activated_last(world):
             _run(con, _posts(range(50)), heads, store)
         apply_retention(con, keep=0)
         assert _scores_in(con) == [first]
+
+
+def _all_scores(con) -> dict[str, float]:
+    return dict(con.execute("SELECT post_key, score FROM scores").fetchall())
+
+
+def test_a_post_waiting_for_its_embedding_is_scored_when_its_shard_arrives(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    late = _posts(range(1000, 1003)).with_columns(image_key=pl.lit("a" * 32))
+    with open_catalog(path) as con:
+        assert _run(con, pl.concat([_posts(range(20)), late]), heads, store).without_embedding == 3
+        assert _run(con, pl.concat([_posts(range(20)), late]), heads, store).requested == 0
+        store.write_shard("e621/late.csv", ["a" * 32], _vectors(1))
+        again = _run(con, pl.concat([_posts(range(20)), late]), heads, store)
+        assert (again.requested, again.scored) == (3, 3)
+        assert {f"e621:{i}" for i in range(1000, 1003)} <= set(_all_scores(con))
+
+
+def test_a_new_post_of_an_image_embedded_long_ago_is_scored(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    with open_catalog(path) as con:
+        _run(con, _posts(range(10)), heads, store)
+        store.write_shard("e621/other.csv", ["b" * 32], _vectors(1))
+        _run(con, _posts(range(10)), heads, store)  # the new shard is read: no post wants it
+        # a new post whose image sits in a shard the head read before (no new shard holds it)
+        again = _run(con, _posts(range(11)), heads, store)
+        assert (again.requested, again.scored) == (1, 1)
+        want = heads.load(first).predict(store.lookup(pl.Series([f"{10:032x}"]))[1])[0]
+        assert _all_scores(con)["e621:10"] == pytest.approx(float(want), abs=1e-6)
+
+
+def test_a_changed_image_is_scored_again_and_a_vanished_post_loses_its_score(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    with open_catalog(path) as con:
+        _run(con, _posts(range(10)), heads, store)
+        before = _all_scores(con)
+        changed = _posts(range(1, 10)).with_columns(
+            image_key=pl.when(pl.col("post_id") == 3)
+            .then(pl.lit(f"{120:032x}"))
+            .otherwise(pl.col("image_key"))
+        )
+        again = _run(con, changed, heads, store)
+        assert (again.requested, again.scored) == (1, 1)
+        after = _all_scores(con)
+        rows = con.execute("SELECT image_key FROM scores WHERE post_key = 'e621:3'").fetchall()
+    assert "e621:0" not in after and len(after) == 9
+    assert rows == [(f"{120:032x}",)] and after["e621:3"] != before["e621:3"]
+    assert all(after[k] == before[k] for k in after if k != "e621:3")
+
+
+def test_daily_runs_keep_percentiles_and_a_large_change_ranks_all_again(world):
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    with open_catalog(path) as con:
+        first_run = score_missing_for(con, heads, store, range(100), growth=0.1)
+        assert first_run.reranked
+        before = _percentiles(con)
+        daily = score_missing_for(con, heads, store, range(105), growth=0.1)
+        assert not daily.reranked
+        after = _percentiles(con)
+        assert all(after[k] == v for k, v in before.items())  # nothing earlier moved
+        _assert_ranked_in_order(con)
+        big = score_missing_for(con, heads, store, range(130), growth=0.1)
+        assert big.reranked
+        _assert_ranked_in_order(con)
+        exact = con.execute(
+            "SELECT percentile, percent_rank() OVER (ORDER BY score) FROM scores"
+        ).fetchall()
+    assert all(a == pytest.approx(b) for a, b in exact)
+
+
+def score_missing_for(con, heads, store, ids, growth):
+    refresh_posts(con, _posts(ids))
+    return score_missing(con, heads.load(sync_heads(con, heads)), store, growth)
+
+
+def _percentiles(con) -> dict[str, float]:
+    return dict(con.execute("SELECT post_key, percentile FROM scores").fetchall())
+
+
+def _assert_ranked_in_order(con) -> None:
+    ranked = pl.from_arrow(con.execute("SELECT score, percentile FROM scores").arrow())
+    ranked = ranked.sort("score", "percentile")
+    assert ranked["percentile"].is_sorted()
+    assert ranked["percentile"].min() >= 0 and ranked["percentile"].max() <= 1
+
+
+def test_a_head_whose_scores_retention_dropped_is_scored_from_scratch(world):
+    path, store, heads, (first, second) = world
+    with open_catalog(path) as con:
+        heads.activate(first, "test")
+        _run(con, _posts(range(30)), heads, store)
+        heads.activate(second, "test")
+        _run(con, _posts(range(30)), heads, store)
+        apply_retention(con, keep=0)
+        heads.activate(first, "test")
+        again = _run(con, _posts(range(30)), heads, store)
+    assert (again.requested, again.scored) == (30, 30)
+
+
+@pytest.mark.parametrize("n", [1, 2, 50])
+def test_ranking_against_the_reference_agrees_with_percent_rank(n):
+    from assets.catalog.writer import percent_rank, rank_against
+
+    reference = np.round(np.random.default_rng(n).random(n), 2)  # ties included
+    np.testing.assert_allclose(rank_against(np.sort(reference), reference), percent_rank(reference))
+    between = rank_against(np.sort(reference), np.array([-1.0, 0.505, 2.0]))
+    assert between[0] == 0.0 and between[-1] == (1.0 if n > 1 else 0.0)
+    assert (np.diff(between) >= 0).all()
