@@ -33,6 +33,7 @@ from assets.embeddings.store import EmbeddingStore, vectors_of
 from assets.head.artifact import Head
 from assets.head.registry import Registry
 from assets.pool.schema import post_key_expr
+from orchestration.threads import torch_threads
 
 POST_COLUMNS = {
     "site": pl.String,
@@ -304,7 +305,7 @@ def _score_rows(
     # would put more spinning threads than cores against the decoding (twice as slow on two
     # cores), while a large network on many cores still gets them all.
     with (
-        _torch_threads(max(1, torch.get_num_threads() // workers)),
+        torch_threads(max(1, torch.get_num_threads() // workers)),
         ThreadPoolExecutor(workers) as pool,
     ):
         for (shard, local), scores in zip(jobs, _ahead(pool, score, jobs, workers), strict=True):
@@ -330,16 +331,6 @@ def _ahead(
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
-
-
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _workers() -> int:

@@ -22,6 +22,7 @@ from assets.embeddings.preprocess import Geometry
 from assets.embeddings.store import FAILURES, EmbeddingStore
 from orchestration.atomic import remove_orphans
 from orchestration.backbone import Backbone
+from orchestration.threads import torch_threads
 
 # Workers decode in chunks smaller than a model batch: the first batch is ready sooner and
 # the last images are spread over every worker instead of waiting on one.
@@ -114,11 +115,11 @@ def _model_threads(encoder: Encoder, dataset: ImageFiles, workers: int) -> int:
     if not pixels:
         return few
     batch = torch.from_numpy(np.stack(pixels[:4]))  # a few: a large model is slow on a CPU
-    torch.set_num_threads(few)
-    encoder([batch])  # the first call pays one-off costs
-    started = time.perf_counter()
-    encoder([batch])
-    model_s = (time.perf_counter() - started) / len(batch)
+    with torch_threads(few):
+        encoder([batch])  # the first call pays one-off costs
+        started = time.perf_counter()
+        encoder([batch])
+        model_s = (time.perf_counter() - started) / len(batch)
     return cores if model_s > decode_s / workers else few
 
 
@@ -144,10 +145,8 @@ def embed(
     buffer = _ShardBuffer(store, partition, plan.shard_size)
     chunk = min(plan.batch_size, DECODE_CHUNK)
     loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
-    threads = torch.get_num_threads()
-    try:
-        if backbone.device == "cpu" and plan.workers:
-            torch.set_num_threads(_model_threads(encoder, dataset, plan.workers))
+    share_cores = backbone.device == "cpu" and plan.workers
+    with torch_threads(_model_threads(encoder, dataset, plan.workers) if share_cores else None):
         for group in grouped(loader, plan.batch_size):
             positions = np.concatenate([c.positions for c in group])
             vectors = encoder([c.pixels for c in group if len(c.positions)])
@@ -157,8 +156,6 @@ def embed(
                 progress.failed += len(c.failures)
             progress.embedded += len(positions)
             on_batch(progress)
-    finally:
-        torch.set_num_threads(threads)
     buffer.flush(progress)
     return progress, _failure_rows(todo, failures)
 
