@@ -55,6 +55,12 @@ class Layout:
     def data(self) -> Path:
         return self.home / "data"
 
+    @property
+    def image_cache(self) -> Path:
+        """What is known of the files under the image root (sha512s by path, size and
+        modification time; tar shards' members), shared by every stage that looks there."""
+        return self.data / "image_cache"
+
     def stage_dir(self, stage: str) -> Path:
         """The folder a pipeline stage writes its files to."""
         return self.data / stage

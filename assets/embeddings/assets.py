@@ -50,7 +50,7 @@ def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
     return scope(
         pl.read_parquet(posts_path, columns=POST_COLUMNS),
         layout.images,
-        layout.stage_dir(STAGE) / "cache",
+        layout.image_cache,
         settings.pool.non_image_exts,
         index,
     )

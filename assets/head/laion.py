@@ -159,11 +159,8 @@ def to_headnet(state: dict[str, torch.Tensor], layout: str) -> HeadNet:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def laion_card(net: HeadNet, layout: str, source_path: Path) -> dict[str, Any]:

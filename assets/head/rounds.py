@@ -16,7 +16,6 @@ from assets.ingest.paths import posts_files
 from assets.labels.paths import labels_path
 from assets.normalize.assets import output_path as scores_path
 from assets.pool.eligible import candidates
-from assets.pool.paths import STAGE as POOL_STAGE
 from assets.pool.paths import pool_path
 from assets.pool.schema import POOL
 from orchestration.atomic import write_parquet
@@ -69,7 +68,7 @@ def add_uncertainty_round_op(
         posts_files(layout),
         pl.read_parquet(scores_path(layout)),
         layout.images,
-        layout.stage_dir(POOL_STAGE) / "sha512_cache.parquet",
+        layout.image_cache / "sha512_cache.parquet",
         profile.settings.pool,
     )
     available = (

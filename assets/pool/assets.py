@@ -10,7 +10,7 @@ from assets.ingest.paths import posts_files
 from assets.normalize.assets import normalized_scores
 from assets.normalize.assets import output_path as scores_path
 from assets.pool.eligible import candidates
-from assets.pool.paths import STAGE, pool_path, strata_path
+from assets.pool.paths import pool_path, strata_path
 from assets.pool.pool import empty_pool, grow, strata_table
 from assets.pool.schema import POOL
 from orchestration.atomic import write_parquet
@@ -78,7 +78,7 @@ def rating_pool(
         posts_files(layout),
         scores,
         layout.images,
-        layout.stage_dir(STAGE) / "sha512_cache.parquet",
+        layout.image_cache / "sha512_cache.parquet",
         settings,
     )
     path = pool_path(layout)

@@ -64,11 +64,8 @@ def scan(root: Path) -> pl.DataFrame:
 
 
 def _sha512(path: Path) -> str:
-    digest = hashlib.sha512()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha512").hexdigest()
 
 
 def sha512s(root: Path, files: pl.DataFrame, cache: Path) -> pl.DataFrame:
