@@ -77,10 +77,10 @@ class MLPConfig:
     hidden: tuple[int, ...] = (256,)
     dropout: float = 0.1
     weight_decay: float = 0.05
-    lr: float = 1e-3
-    batch_size: int = 256
+    lr: float = 2e-3
+    batch_size: int = 512
     max_epochs: int = 200
-    patience: int = 12
+    patience: int = 10
     validation_share: float = 0.1
     pairwise_weight: float = 0.0  # 0: plain MSE; > 0: add the Bradley-Terry term
     pairwise_temperature: float = 0.1  # score gaps are divided by this in the BT term

@@ -86,3 +86,25 @@ def test_layout_puts_everything_under_the_root(tmp_path: Path):
     assert (
         Layout(home=tmp_path, image_root_override=str(tmp_path / "img")).images == tmp_path / "img"
     )
+
+
+def test_the_stages_defaults_are_the_settings_defaults():
+    """Pure stage code has its own config dataclasses (no settings import); their defaults
+    must not drift from what a profile gives."""
+    from assets.embeddings.embed import Plan
+    from assets.head.assets import train_settings
+    from assets.head.models import MLPConfig
+    from assets.head.rounds import UncertaintyRoundConfig
+    from assets.head.uncertainty import RoundSettings
+    from orchestration.settings import EmbedSettings, HeadSettings
+
+    head = HeadSettings()
+    assert train_settings(head).mlp == MLPConfig()
+    assert UncertaintyRoundConfig().settings(head) == RoundSettings()
+    embed = EmbedSettings()
+    plan = Plan()
+    assert (plan.prefetch, plan.shard_size, plan.max_pixels) == (
+        embed.prefetch,
+        embed.shard_size,
+        embed.max_pixels,
+    )
