@@ -10,6 +10,8 @@ import polars as pl
 
 from assets.catalog.writer import (
     POST_COLUMNS,
+    SCORE_COLUMNS,
+    SCORE_STATE,
     apply_retention,
     catalog_posts,
     counts,
@@ -54,7 +56,7 @@ def scored_catalog(
     now = datetime.now(UTC)
     posts = catalog_posts(
         current_posts(posts_files(layout), list(POST_COLUMNS)),
-        pl.read_parquet(scores_path(layout)),
+        pl.read_parquet(scores_path(layout), columns=[*SCORE_COLUMNS, *SCORE_STATE]),
         now,
     )
     heads = registry(layout)

@@ -56,17 +56,26 @@ def scored_catalog_suite(
 
 @dg.asset_check(asset=scored_catalog)
 def scored_catalog_active_head_gated(scoretag: ScoretagResource) -> dg.AssetCheckResult:
-    """The active head passed its quality gate (or was activated by hand, which says so)."""
-    heads = registry(scoretag.load().layout)
-    history = heads.history()
+    """The active head passed its quality gate; one activated by hand is flagged (WARN)."""
+    history = registry(scoretag.load().layout).history()
     if not history:
         return dg.AssetCheckResult(passed=True, description="no head is active")
     latest = history[-1]
-    passed = latest["reason"].startswith("passed the gate")
-    by_hand = not passed and "by hand" in latest["reason"]
+    passed, description = gate_verdict(latest)
     return dg.AssetCheckResult(
-        passed=passed or by_hand,
+        passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"head {latest['version']}: {latest['reason']}",
+        description=description,
         metadata={"activation": json.dumps(latest)},
     )
+
+
+def gate_verdict(activation: dict) -> tuple[bool, str]:
+    """Whether the activation (an entry of the registry's history) came from the gate."""
+    by = activation.get("by")
+    head = f"head {activation['version']}"
+    if by == "gate":
+        return True, f"{head} {activation['reason']}"
+    if by == "hand":
+        return False, f"{head} was activated by hand, not by the quality gate"
+    return False, f"{head}: the registry does not say who activated it ({activation['reason']})"

@@ -131,7 +131,7 @@ def aesthetic_head(
     decision = decide(cv_metrics, settings.min_spearman, settings.ridge_margin)
     previous = heads.active_version()
     if decision.passed:
-        heads.activate(head.version, f"passed the gate: {decision.reason}")
+        heads.activate(head.version, f"passed the gate: {decision.reason}", by="gate")
         context.log.info(f"head {head.version} is active: {decision.reason}")
     else:
         context.log.warning(f"head {head.version} not activated: {decision.reason}")

@@ -1,7 +1,7 @@
 """Every head trained or imported, and which one is active.
 
     <stage dir>/heads/<version>/{weights.safetensors,card.json}
-    <stage dir>/active.json      {"version", "activated_at", "reason"} and the earlier ones
+    <stage dir>/active.json      {"version", "activated_at", "reason", "by"} and the earlier ones
 
 A head is only ever added; activating one rewrites `active.json` (atomically) and keeps the
 history, so the catalog can tell which head scored what and a user can go back.
@@ -13,6 +13,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from assets.head.artifact import CARD, Head, load_head, save_head
 from assets.head.network import HeadNet
@@ -83,12 +84,15 @@ class Registry:
         version = self.active_version()
         return None if version is None else self.load(version)
 
-    def activate(self, version: str, reason: str) -> str:
+    def activate(self, version: str, reason: str, by: Literal["gate", "hand"] = "hand") -> str:
+        """Make `version` the active head; `by` says whether it passed the quality gate or a
+        person chose it, for the catalog's check to read (the reason is for people)."""
         version = self.resolve(version)
         entry = {
             "version": version,
             "activated_at": datetime.now(UTC).isoformat(),
             "reason": reason,
+            "by": by,
         }
         history = [*self.history(), entry]
         payload = {"version": version, "history": history}

@@ -285,3 +285,15 @@ def test_ranking_against_the_reference_agrees_with_percent_rank(n):
     between = rank_against(np.sort(reference), np.array([-1.0, 0.505, 2.0]))
     assert between[0] == 0.0 and between[-1] == (1.0 if n > 1 else 0.0)
     assert (np.diff(between) >= 0).all()
+
+
+def test_the_gate_check_tells_a_gated_head_from_one_activated_by_hand(world):
+    from assets.catalog.checks import gate_verdict
+
+    _, _, heads, (first, second) = world
+    heads.activate(first, "passed the gate: 0.41", by="gate")
+    heads.activate(second, "activated by hand")
+    gated, by_hand = heads.history()
+    assert gate_verdict(gated) == (True, f"head {first} passed the gate: 0.41")
+    assert gate_verdict(by_hand)[0] is False and "by hand" in gate_verdict(by_hand)[1]
+    assert gate_verdict({"version": "x", "reason": "?"})[0] is False
