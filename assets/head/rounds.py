@@ -81,6 +81,12 @@ def add_uncertainty_round_op(
     store = store_for(layout, backbone)
     available, X_available = _vectors(store, available)
     labelled, X_labelled = _vectors(store, labels)
+    needed = profile.settings.head.min_labels
+    if labelled.height < needed:
+        raise dg.Failure(
+            f"{labelled.height} labelled posts have embeddings; an uncertainty round learns "
+            f"from at least {needed} ([head] min_labels): label more, or embed their images"
+        )
     settings = config.settings(profile.settings.head)
     grown, new_round = add_uncertainty_round(
         pool,
