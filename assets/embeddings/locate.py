@@ -80,21 +80,16 @@ def tar_members(root: Path, cache: Path) -> pl.DataFrame:
     where a shard is unchanged."""
     shards = sorted(p for p in root.rglob("*.tar") if p.is_file()) if root.is_dir() else []
     known = pl.read_parquet(cache) if cache.is_file() else pl.DataFrame(schema=MEMBERS)
-    frames, changed = [], False
-    for shard in shards:
-        stat = shard.stat()
-        cached = known.filter(
-            (pl.col("tar") == str(shard))
-            & (pl.col("tar_size") == stat.st_size)
-            & (pl.col("tar_mtime_ns") == stat.st_mtime_ns)
-        )
-        if cached.height == 0:
-            rows = [(str(shard), stat.st_size, stat.st_mtime_ns, *m) for m in read_members(shard)]
-            cached = pl.DataFrame(rows, schema=MEMBERS, orient="row")
-            changed = True
-        frames.append(cached)
-    members = pl.concat(frames) if frames else pl.DataFrame(schema=MEMBERS)
-    if changed or members.height != known.height:
+    stamp = ["tar", "tar_size", "tar_mtime_ns"]
+    stats = [(str(p), st.st_size, st.st_mtime_ns) for p in shards for st in [p.stat()]]
+    current = pl.DataFrame(stats, schema={k: MEMBERS[k] for k in stamp}, orient="row")
+    # One join finds the shards whose cached members still hold (same path, size and time).
+    cached = known.join(current, on=stamp, how="semi")
+    fresh = current.join(cached.select(stamp).unique(), on=stamp, how="anti")
+    rows = [(*shard, *m) for shard in fresh.iter_rows() for m in read_members(Path(shard[0]))]
+    read = pl.DataFrame(rows, schema=MEMBERS, orient="row")
+    members = pl.concat([cached, read]).sort("tar", maintain_order=True)
+    if read.height or members.height != known.height:
         write_parquet(members, cache)
     return members.rename({"tar": "path"})
 
