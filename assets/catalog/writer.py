@@ -243,7 +243,7 @@ class _Index:
 
     @classmethod
     def of(cls, store: EmbeddingStore, paths: list[Path], start: int = 0) -> _Index:
-        with ThreadPoolExecutor(_workers()) as pool:
+        with ThreadPoolExecutor(_workers(len(paths))) as pool:
             columns = list(pool.map(_read_keys, paths))
         shards = []
         for path, column in zip(paths, columns, strict=True):
@@ -300,7 +300,7 @@ def _score_rows(
         return predict(vectors if len(local) == shard.rows else vectors[local])
 
     by_row = np.full(shards[-1].start + shards[-1].rows, np.nan, np.float32)
-    workers = _workers()
+    workers = _workers(len(jobs))
     # torch's threads are shared out among the shards being scored: a full pool for each
     # would put more spinning threads than cores against the decoding (twice as slow on two
     # cores), while a large network on many cores still gets them all.
@@ -333,8 +333,8 @@ def _ahead(
         yield pending.popleft().result()
 
 
-def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+def _workers(jobs: int) -> int:
+    return max(1, min(4, os.cpu_count() or 1, jobs))
 
 
 def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, rerank: bool):
