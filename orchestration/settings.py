@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "demo"
@@ -160,6 +160,71 @@ class CatalogSettings(_Strict):
     rerank_growth: float = Field(default=0.1, ge=0)
 
 
+Rating = Literal["g", "s", "q", "e"]
+RATINGS: tuple[Rating, ...] = ("g", "s", "q", "e")
+# Bucket N (2-9) starts at the (N-2)th value; below the first is bucket 1. The V6 reading:
+# score_N means "N/10 good and up".
+DECILE_CUT_POINTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+class CaptionSettings(_Strict):
+    """Score buckets, captions and the exports of caption_shards (see assets/captions).
+
+    `cut_points`: where buckets 2..9 start, read as scores (policy `absolute`) or as
+    percentiles of the calibration scope's scores (policy `quantile`)."""
+
+    policy: Literal["absolute", "quantile"] = "quantile"
+    cut_points: tuple[float, ...] = DECILE_CUT_POINTS
+    calibration_sites: tuple[str, ...] = ()  # the calibration scope; empty: every site
+    calibration_ratings: tuple[Rating, ...] = ()  # empty: every rating
+    style: Literal["v6", "v7", "none"] = "v6"
+    min_bucket: int = Field(default=1, ge=1, le=9)  # lower buckets are not exported
+    ratings: tuple[Rating, ...] = RATINGS  # exported ratings
+    sites: tuple[str, ...] = ()  # exported sites; empty: every site
+    rating_tags: dict[Rating, str] = {
+        "g": "rating_safe",
+        "s": "rating_questionable",
+        "q": "rating_questionable",
+        "e": "rating_explicit",
+    }
+    source_tags: dict[str, str] = {}  # site -> tag after the rating tag (Pony's source_*)
+    blacklist: tuple[str, ...] = ()  # dropped tags, in either spelling (spaces or underscores)
+    underscores_to_spaces: bool = True
+    escape_parentheses: bool = True  # `\(` and `\)`, as A1111-style prompts need
+    keep_tokens_separator: str = ""  # e.g. "|||": written between the fixed tags and the rest
+    formats: tuple[Literal["parquet", "jsonl", "kohya", "kohya_json", "webdataset"], ...] = (
+        "parquet",
+    )
+    shard_size: int = Field(default=10_000, ge=1)
+    caption_extension: str = Field(default=".txt", pattern=r"^\.[A-Za-z0-9_.-]+$")
+    sidecar_layout: Literal["mirror", "beside"] = "mirror"  # kohya: a mirror tree, or beside
+    distribution_tolerance: float = Field(default=0.05, gt=0, le=1)  # bucket share drift
+
+    @field_validator("cut_points")
+    @classmethod
+    def _eight_rising(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) != 8 or any(not 0 < v < 1 for v in value):
+            raise ValueError("give 8 values in (0, 1): where buckets 2 to 9 start")
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("cut points must rise strictly")
+        return value
+
+    @field_validator("rating_tags")
+    @classmethod
+    def _every_rating(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [r for r in RATINGS if not value.get(r)]
+        if missing:
+            raise ValueError(f"give a tag for every rating (missing: {', '.join(missing)})")
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one format")
+        return tuple(dict.fromkeys(value))
+
+
 class ScheduleSettings(_Strict):
     """The daily schedules: ingest the inbox, then score what is new (see orchestration)."""
 
@@ -196,6 +261,7 @@ class Settings(_Strict):
     embed: EmbedSettings = EmbedSettings()
     head: HeadSettings = HeadSettings()
     catalog: CatalogSettings = CatalogSettings()
+    captions: CaptionSettings = CaptionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     demo: DemoSettings | None = None
 
