@@ -1,0 +1,130 @@
+"""Which posts an export holds, and where their images are.
+
+The catalog gives the posts (sql/captions/select.sql): scored under the active head, in a
+bucket at or above the minimum, of the chosen ratings and sites, not deleted, one post per
+image, ordered by site and post id. Their image files are then found as the embeddings
+stage found them (assets/embeddings/locate.py). A post is left out, with its reason
+counted, when its image is nowhere to be found, or sits inside a tar shard where the format
+needs a loose file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from assets.captions.buckets import check_bucket
+from assets.captions.formats import NEED_LOOSE_FILES
+from assets.catalog.statements import statement
+from assets.embeddings.locate import LOCATION, locate
+from orchestration.settings import RATINGS
+
+IMAGE_NOT_FOUND = "image_not_found"
+IMAGE_IN_TAR = "image_in_tar"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The posts an export selects. Deleted posts never are."""
+
+    min_bucket: int = 1
+    ratings: tuple[str, ...] = RATINGS
+    sites: tuple[str, ...] = ()  # empty: every site
+
+    def __post_init__(self) -> None:
+        check_bucket(self.min_bucket, "the minimum bucket")
+        unknown = set(self.ratings) - set(RATINGS)
+        if unknown or not self.ratings:
+            raise ValueError(
+                f"ratings must be some of {', '.join(RATINGS)}, not {', '.join(self.ratings)}"
+            )
+
+    def params(self, head: str) -> dict:
+        return {
+            "head": head,
+            "min_bucket": self.min_bucket,
+            "ratings": sorted(self.ratings),
+            "sites": sorted(self.sites),
+        }
+
+    def describe(self) -> dict:
+        return {
+            "min_bucket": self.min_bucket,
+            "ratings": sorted(self.ratings),
+            "sites": sorted(self.sites) or "all",
+            "deleted": "excluded",
+            "posts_per_image": 1,
+        }
+
+
+def select_posts(con: duckdb.DuckDBPyConnection, head: str, where: Filter) -> pl.DataFrame:
+    """The selected posts with their tags, score and bucket, in export order."""
+    return con.execute(statement("captions/select"), where.params(head)).pl()
+
+
+def selection_buckets(con: duckdb.DuckDBPyConnection, head: str, where: Filter) -> dict[int, int]:
+    """Selected posts per bucket, counted in the catalog."""
+    rows = con.execute(statement("captions/selection_buckets"), where.params(head)).fetchall()
+    return {int(bucket): int(n) for bucket, n in rows}
+
+
+@dataclass(frozen=True)
+class Located:
+    """The selected posts whose images were found, and how many were left out, by reason."""
+
+    rows: pl.DataFrame
+    dropped: dict[str, int]
+
+
+def with_images(
+    posts: pl.DataFrame,
+    fmt: str,
+    root: Path,
+    cache_dir: Path,
+    sha512: pl.DataFrame | None = None,
+    index: Path | None = None,
+) -> Located:
+    """`posts` with `image_path`, `filename` (under `root`, for loose files), `tar_offset`,
+    `tar_length` and `file_ext` of the image. `sha512` (site, post_id, sha512) finds the
+    files of posts that have no md5 (Philomena's)."""
+    keyed = posts.select("site", "post_id", "md5", "image_key").join(
+        sha512 if sha512 is not None else _no_sha512(), on=["site", "post_id"], how="left"
+    )
+    found = locate(keyed, root, cache_dir, index) if posts.height else _no_location()
+    prefix = f"{root}/"
+    rows = posts.drop("file_ext", strict=False).join(
+        found.select(
+            "image_key",
+            "file_ext",
+            image_path="path",
+            tar_offset=pl.when(pl.col("offset") >= 0).then("offset"),
+            tar_length=pl.when(pl.col("offset") >= 0).then("length"),
+        ),
+        on="image_key",
+        how="left",
+        maintain_order="left",
+    )
+    rows = rows.with_columns(
+        filename=pl.when(pl.col("tar_offset").is_null() & pl.col("image_path").is_not_null()).then(
+            pl.col("image_path").str.strip_prefix(prefix)
+        )
+    )
+    missing = rows["image_path"].is_null()
+    dropped = {IMAGE_NOT_FOUND: int(missing.sum())}
+    rows = rows.filter(~missing)
+    if fmt in NEED_LOOSE_FILES:
+        in_tar = rows["tar_offset"].is_not_null()
+        dropped[IMAGE_IN_TAR] = int(in_tar.sum())
+        rows = rows.filter(~in_tar)
+    return Located(rows, {reason: n for reason, n in dropped.items() if n})
+
+
+def _no_sha512() -> pl.DataFrame:
+    return pl.DataFrame(schema={"site": pl.String, "post_id": pl.Int64, "sha512": pl.String})
+
+
+def _no_location() -> pl.DataFrame:
+    return pl.DataFrame(schema=LOCATION)
