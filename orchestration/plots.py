@@ -56,6 +56,14 @@ def histogram_png(
     return _png(plt, fig)
 
 
+def bar_png(counts: Mapping[str, float], title: str, xlabel: str, ylabel: str = "posts") -> bytes:
+    """One bar per named count, in the mapping's order."""
+    plt, fig, ax = _figure(title, xlabel, ylabel)
+    ax.bar(list(counts), list(counts.values()), color="tab:blue")
+    ax.tick_params(axis="x", labelsize=8)
+    return _png(plt, fig)
+
+
 def markdown_image(png: bytes, alt: str) -> dg.MetadataValue:
     encoded = base64.b64encode(png).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
