@@ -216,30 +216,30 @@ def read_rows(fmt: str, path: Path) -> pl.DataFrame:
 
 
 def _read_webdataset(path: Path) -> pl.DataFrame:
+    """Each sample's caption and metadata, and its image's size (the bytes are not read)."""
     samples: dict[str, dict] = {}
+    kept = ("bucket", "rating", "site", "post_id")
     with tarfile.open(path) as tar:
         for member in tar:
             key, _, ext = member.name.partition(".")
-            data = tar.extractfile(member).read()
             sample = samples.setdefault(key, {"image_bytes": 0})
             if ext == "txt":
-                sample["caption"] = data.decode()
+                sample["caption"] = tar.extractfile(member).read().decode()
             elif ext == "json":
-                sample.update(
-                    {k: v for k, v in json.loads(data).items() if k in ("bucket", "post_id")}
-                )
+                meta = json.loads(tar.extractfile(member).read())
+                sample.update({k: meta.get(k) for k in kept})
             else:
-                sample["image_bytes"] = len(data)
-    return pl.DataFrame(
-        [{"key": k, **v} for k, v in samples.items()],
-        schema={
-            "key": pl.String,
-            "image_bytes": pl.Int64,
-            "caption": pl.String,
-            "bucket": pl.Int32,
-            "post_id": pl.Int64,
-        },
-    )
+                sample["image_bytes"] = member.size
+    schema = {
+        "key": pl.String,
+        "image_bytes": pl.Int64,
+        "caption": pl.String,
+        "bucket": pl.Int32,
+        "rating": pl.String,
+        "site": pl.String,
+        "post_id": pl.Int64,
+    }
+    return pl.DataFrame([{"key": k, **v} for k, v in samples.items()], schema=schema)
 
 
 def _read_sidecars(index: Path) -> pl.DataFrame:

@@ -50,6 +50,16 @@ class Filter:
             "sites": sorted(self.sites),
         }
 
+    @classmethod
+    def described(cls, description: dict) -> Filter:
+        """The filter a manifest describes."""
+        sites = description["sites"]
+        return cls(
+            min_bucket=description["min_bucket"],
+            ratings=tuple(description["ratings"]),
+            sites=() if sites == "all" else tuple(sites),
+        )
+
     def describe(self) -> dict:
         return {
             "min_bucket": self.min_bucket,

@@ -1,0 +1,143 @@
+"""Checks on caption_shards, reading back each format's export as its trainer would: every
+caption starts with its bucket's tags and none is empty; the shards' rows add up to the
+selection and their checksums match the manifest; the calibration scope's buckets still hold
+the shares they held when the head was calibrated (a warning: recalibrate when they drift)."""
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from assets.captions.assets import caption_shards
+from assets.captions.calibration import active_head, drift, load, prepare
+from assets.captions.manifest import read
+from assets.captions.paths import calibration_record, export_dir
+from assets.captions.selection import Filter, selection_buckets
+from assets.captions.verify import caption_counts, count_problems, read_export, rules_of
+from orchestration import quality
+from orchestration.pools import DUCKDB
+from orchestration.profile import Profile
+from orchestration.resources import ScoretagResource
+
+
+def _exports(profile: Profile) -> dict[str, tuple]:
+    """(folder, manifest) of each configured format that has been exported."""
+    found = {}
+    for fmt in profile.settings.captions.formats:
+        folder = export_dir(profile.layout, fmt)
+        manifest = read(folder)
+        if manifest is not None:
+            found[fmt] = (folder, manifest)
+    return found
+
+
+def _zero(columns) -> list:
+    import great_expectations as gx
+
+    e = gx.expectations
+    return [e.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=0) for c in columns]
+
+
+@dg.asset_check(asset=caption_shards)
+def caption_shards_captions(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """Every caption, read back from every shard, starts with the tags of its bucket in the
+    export's style (then the rating tag); none is empty."""
+    import great_expectations as gx
+
+    exports = _exports(scoretag.load())
+    if not exports:
+        return dg.AssetCheckResult(passed=True, description="nothing exported yet")
+    outcomes, metadata = [], {}
+    for fmt, (folder, manifest) in exports.items():
+        rows = read_export(folder, manifest)
+        counts = caption_counts(rows, rules_of(manifest))
+        metadata.update({f"{fmt}_{k}": v for k, v in counts.items()})
+        sample = quality.sample(rows.lazy().select("caption"))
+        outcomes.append(
+            quality.validate(
+                pl.DataFrame([counts]),
+                _zero(["empty_captions", "wrong_prefix"]),
+                f"{fmt} captions",
+            )
+        )
+        if sample.height:
+            outcomes.append(
+                quality.validate(
+                    sample,
+                    [
+                        gx.expectations.ExpectColumnValuesToNotBeNull(column="caption"),
+                        gx.expectations.ExpectColumnValueLengthsToBeBetween(
+                            column="caption", min_value=1
+                        ),
+                    ],
+                    f"{fmt} caption sample",
+                )
+            )
+    return quality.check_result(outcomes, metadata=metadata)
+
+
+# In the duckdb pool: it counts the selection in the catalog, which another process may write.
+@dg.asset_check(asset=caption_shards, pool=DUCKDB)
+def caption_shards_manifest(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """Each shard holds the rows its manifest says, with the manifest's sha256; the rows
+    and the posts left out add up to the selection, which the catalog still selects."""
+    profile = scoretag.load()
+    exports = _exports(profile)
+    if not exports:
+        return dg.AssetCheckResult(passed=True, description="nothing exported yet")
+    outcomes, metadata = [], {}
+    with duckdb.connect(str(profile.layout.catalog), read_only=True) as con:
+        prepare(con)
+        for fmt, (folder, manifest) in exports.items():
+            where = Filter.described(manifest["filter"])
+            selected = sum(selection_buckets(con, manifest["head_version"], where).values())
+            counts = count_problems(read_export(folder, manifest), manifest, folder, selected)
+            metadata.update({f"{fmt}_{k}": v for k, v in counts.items()})
+            problems = [k for k in counts if k.endswith(("_off", "_unaccounted", "_changed"))]
+            outcomes.append(
+                quality.validate(
+                    pl.DataFrame([counts]),
+                    _zero([*problems, "checksum_mismatches"]),
+                    f"{fmt} manifest",
+                )
+            )
+    return quality.check_result(outcomes, metadata=metadata)
+
+
+@dg.asset_check(asset=caption_shards, pool=DUCKDB)
+def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """Each bucket's share of the calibration scope is within `[captions]
+    distribution_tolerance` of its share when the head was calibrated; past it, the catalog
+    has drifted from the calibration (`scoretag calibrate --force` makes a new one)."""
+    import great_expectations as gx
+
+    profile = scoretag.load()
+    tolerance = profile.settings.captions.distribution_tolerance
+    if not profile.layout.catalog.is_file():
+        return dg.AssetCheckResult(passed=True, description="no catalog yet")
+    with duckdb.connect(str(profile.layout.catalog), read_only=True) as con:
+        prepare(con)
+        head = active_head(con)
+        calibration = load(con, head, calibration_record(profile.layout, head)) if head else None
+        if calibration is None or not calibration.shares:
+            why = "no calibrated head" if calibration is None else "how it was made is unknown"
+            return dg.AssetCheckResult(passed=True, description=f"nothing to compare: {why}")
+        shares = drift(con, calibration)
+    outcome = quality.validate(
+        shares,
+        [
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column="difference", min_value=0, max_value=tolerance
+            )
+        ],
+        "bucket shares",
+    )
+    return quality.check_result(
+        [outcome],
+        metadata={
+            "head_version": head,
+            "tolerance": tolerance,
+            "largest_difference": float(shares["difference"].max()),
+            "shares": str(shares.select("bucket", "then", "now").to_dicts()),
+        },
+        severity=dg.AssetCheckSeverity.WARN,
+    )
