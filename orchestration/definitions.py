@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.captions import assets as captions_assets
+from assets.captions import checks as captions_checks
 from assets.catalog import assets as catalog_assets
 from assets.catalog import checks as catalog_checks
 from assets.embeddings import assets as embeddings_assets
@@ -40,6 +42,8 @@ STAGES = (
     head_checks,
     catalog_assets,
     catalog_checks,
+    captions_assets,
+    captions_checks,
 )
 
 

@@ -22,6 +22,7 @@ PER_RAW_FILE = dg.AssetSelection.assets(RAW_POSTS, EMBEDDINGS)
 RATING_POOL = dg.AssetKey("rating_pool")
 NORMALIZED_SCORES = dg.AssetKey("normalized_scores")
 SCORED_CATALOG = dg.AssetKey("scored_catalog")
+CAPTION_SHARDS = dg.AssetKey("caption_shards")
 CATALOG_JOB = "catalog"
 MANUAL_LABELS = dg.AssetKey("manual_labels")
 
@@ -46,8 +47,11 @@ main_job = dg.define_asset_job(
 
 catalog_job = dg.define_asset_job(
     CATALOG_JOB,
-    selection=dg.AssetSelection.assets(NORMALIZED_SCORES, SCORED_CATALOG),
-    description="The incremental path: normalize, then score the posts the active head has not.",
+    selection=dg.AssetSelection.assets(NORMALIZED_SCORES, SCORED_CATALOG, CAPTION_SHARDS),
+    description=(
+        "The incremental path: normalize, score the posts the active head has not, then "
+        "refresh the caption shards (only shards whose content changed are rewritten)."
+    ),
 )
 
 pool_job = dg.define_asset_job(

@@ -40,7 +40,10 @@ def schedule_defs(profile: Profile) -> dg.Definitions:
         cron_schedule=settings.cron(settings.rescore_after_minutes),
         execution_timezone=settings.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Normalize and score the posts the active head has not scored yet.",
+        description=(
+            "Normalize, score the posts the active head has not scored yet, and refresh the "
+            "caption shards."
+        ),
     )
     return dg.Definitions(
         schedules=[_daily_ingest(settings.cron(), settings.timezone), daily_rescore]
