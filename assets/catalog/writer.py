@@ -243,8 +243,7 @@ class _Index:
 
     @classmethod
     def of(cls, store: EmbeddingStore, paths: list[Path], start: int = 0) -> _Index:
-        with ThreadPoolExecutor(_workers(len(paths))) as pool:
-            columns = list(pool.map(_read_keys, paths))
+        columns = list(_mapped(_read_keys, paths))
         shards = []
         for path, column in zip(paths, columns, strict=True):
             shards.append(_Shard(path, start, len(column)))
@@ -304,11 +303,8 @@ def _score_rows(
     # torch's threads are shared out among the shards being scored: a full pool for each
     # would put more spinning threads than cores against the decoding (twice as slow on two
     # cores), while a large network on many cores still gets them all.
-    with (
-        torch_threads(max(1, torch.get_num_threads() // workers)),
-        ThreadPoolExecutor(workers) as pool,
-    ):
-        for (shard, local), scores in zip(jobs, _ahead(pool, score, jobs, workers), strict=True):
+    with torch_threads(max(1, torch.get_num_threads() // workers)):
+        for (shard, local), scores in zip(jobs, _mapped(score, jobs), strict=True):
             by_row[shard.start + local] = scores
     return by_row[at].astype(np.float64)
 
@@ -319,18 +315,22 @@ def _read_vectors(path: Path, dim: int) -> np.ndarray:
     return vectors_of(table["embedding"], dim)
 
 
-def _ahead(
-    pool: ThreadPoolExecutor, fn: Callable[[Any], Any], jobs: list, ahead: int
-) -> Iterator[Any]:
-    """fn(job) for each job in order, at most `ahead` submitted beyond the one taken:
-    memory holds a few shards' vectors, not the store's."""
-    pending: deque = deque()
-    for job in jobs:
-        pending.append(pool.submit(fn, job))
-        if len(pending) > ahead:
+def _mapped(fn: Callable[[Any], Any], jobs: list) -> Iterator[Any]:
+    """fn(job) for each job in order. One job runs in this thread (whose torch thread pool is
+    warm; a new thread's costs milliseconds to start). More run in threads, at most a few
+    submitted beyond the one taken: memory holds a few shards' vectors, not the store's."""
+    workers = _workers(len(jobs))
+    if workers == 1:
+        yield from map(fn, jobs)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(fn, job))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
             yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def _workers(jobs: int) -> int:
