@@ -143,17 +143,17 @@ def load(con: duckdb.DuckDBPyConnection, head: str, record: Path) -> Calibration
     )
 
 
-def check_policy(calibration: Calibration, policy: Policy) -> None:
-    """Refuse to export under cut-points made another way than the settings ask: that needs
-    an explicit recalibration. Rows whose making is unknown are used as they are."""
+def policy_warning(calibration: Calibration, policy: Policy) -> str | None:
+    """What to say when the stored cut-points were made otherwise than the settings ask:
+    they are still used (tags must not move), until `scoretag calibrate --force`."""
     if calibration.policy == "unknown" or policy.same_as(calibration):
-        return
-    raise ValueError(
-        f"head {calibration.head_version} was calibrated with policy {calibration.policy} "
-        f"(cut points {list(calibration.cut_points)}, scope {calibration.scope}), but the "
-        f"settings ask for {policy.name} (cut points {list(policy.cut_points)}, scope "
-        f"{policy.scope()}): run `scoretag calibrate --force` to recalibrate (posts may change "
-        "bucket), or set [captions] back"
+        return None
+    return (
+        f"head {calibration.head_version} keeps the cut-points it was calibrated with (policy "
+        f"{calibration.policy}, cut points {list(calibration.cut_points)}, scope "
+        f"{calibration.scope}); the settings ask for {policy.name} (cut points "
+        f"{list(policy.cut_points)}, scope {policy.scope()}): `scoretag calibrate --force` "
+        "applies them (posts may change bucket)"
     )
 
 

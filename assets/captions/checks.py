@@ -4,11 +4,11 @@ selection and their checksums match the manifest; the calibration scope's bucket
 the shares they held when the head was calibrated (a warning: recalibrate when they drift)."""
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from assets.captions.assets import caption_shards
-from assets.captions.calibration import active_head, drift, load, prepare
+from assets.captions.calibration import active_head, drift, load
+from assets.captions.export import connect
 from assets.captions.manifest import read
 from assets.captions.paths import calibration_record, export_dir
 from assets.captions.selection import Filter, selection_buckets
@@ -85,8 +85,7 @@ def caption_shards_manifest(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     if not exports:
         return dg.AssetCheckResult(passed=True, description="nothing exported yet")
     outcomes, metadata = [], {}
-    with duckdb.connect(str(profile.layout.catalog), read_only=True) as con:
-        prepare(con)
+    with connect(profile.layout.catalog, writable=False) as con:
         for fmt, (folder, manifest) in exports.items():
             where = Filter.described(manifest["filter"])
             selected = sum(selection_buckets(con, manifest["head_version"], where).values())
@@ -114,8 +113,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
     tolerance = profile.settings.captions.distribution_tolerance
     if not profile.layout.catalog.is_file():
         return dg.AssetCheckResult(passed=True, description="no catalog yet")
-    with duckdb.connect(str(profile.layout.catalog), read_only=True) as con:
-        prepare(con)
+    with connect(profile.layout.catalog, writable=False) as con:
         head = active_head(con)
         calibration = load(con, head, calibration_record(profile.layout, head)) if head else None
         if calibration is None or not calibration.shares:

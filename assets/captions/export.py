@@ -17,16 +17,21 @@ from assets.captions.buckets import Calibration
 from assets.captions.calibration import (
     Policy,
     active_head,
-    check_policy,
     compute,
     load,
+    policy_warning,
     prepare,
     store,
 )
 from assets.captions.captions import CaptionRules, build_captions, score_tags
 from assets.captions.formats import ROW_COLUMNS
+from assets.captions.paths import calibration_dir
 from assets.captions.selection import Filter, Located, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
+from assets.head.paths import registry
+from assets.ingest.current import current_posts
+from assets.ingest.paths import posts_files
+from orchestration.profile import Profile
 
 SIMPLETUNER = {
     "caption_strategy": "parquet",
@@ -84,6 +89,7 @@ class Result:
     buckets: dict[int, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
 
     @property
@@ -100,10 +106,22 @@ def calibrate(
     return calibration
 
 
+def connect(catalog: Path, writable: bool) -> duckdb.DuckDBPyConnection:
+    """The catalog, with the stage's macros; errors say what to do."""
+    if not catalog.is_file():
+        raise FileNotFoundError(f"no catalog at {catalog}: run the pipeline first (`scoretag run`)")
+    try:
+        con = duckdb.connect(str(catalog), read_only=not writable)
+    except duckdb.Error as e:
+        # Mostly: another process (a pipeline run) holds the catalog's write lock.
+        raise OSError(f"cannot open the catalog {catalog}: {e}") from None
+    prepare(con)
+    return con
+
+
 def export_catalog(catalog: Path, request: Request, images: Images, writable: bool, now) -> Result:
     """Run one export. Read-only, a head without cut-points raises CalibrationNeeded."""
-    with duckdb.connect(str(catalog), read_only=not writable) as con:
-        prepare(con)
+    with connect(catalog, writable) as con:
         head = active_head(con)
         if head is None:
             return Result(None, "no head is active: nothing is scored, so nothing to export")
@@ -113,7 +131,7 @@ def export_catalog(catalog: Path, request: Request, images: Images, writable: bo
             if not writable:
                 raise CalibrationNeeded(head)
             calibration = calibrate(con, head, request.policy, request.record, now)
-        check_policy(calibration, request.policy)
+        warning = policy_warning(calibration, request.policy)
         posts = select_posts(con, head, request.where)
     sha512 = images.sha512() if images.sha512 and posts["md5"].null_count() else None
     located = with_images(
@@ -126,6 +144,7 @@ def export_catalog(catalog: Path, request: Request, images: Images, writable: bo
         selected=posts.height,
         buckets=_per_bucket(posts),
         dropped=located.dropped,
+        warnings=[warning] if warning else [],
     )
     result.message = _describe(result, request)
     result.examples = examples(located.rows, request.rules)
@@ -208,3 +227,54 @@ def command_line(
         words += ["--sites", ",".join(sorted(where.sites))]
     words += ["--shard-size", str(size), "--out", str(out)]
     return shlex.join(words)
+
+
+NO_SIGNAL = "none: the active head was trained on an untrained backbone's embeddings"
+
+
+def quality_notes(profile: Profile, head: str | None) -> dict:
+    """What a manifest says when the scores carry no quality signal (the demo's)."""
+    if head is None:
+        return {}
+    card = registry(profile.layout).load(head).card
+    return {"quality_signal": NO_SIGNAL} if card.get("trained_untrained_backbone") else {}
+
+
+def images_of(profile: Profile) -> Images:
+    layout, index = profile.layout, profile.settings.embed.image_index
+    return Images(
+        root=layout.images,
+        # The embeddings stage's cache (assets/embeddings/assets.py): its file scan and sha512
+        # hashes are shared, not redone.
+        cache_dir=layout.stage_dir("embeddings") / "cache",
+        index=Path(index).expanduser() if index else None,
+        sha512=lambda: current_posts(posts_files(layout), ["sha512"]),
+    )
+
+
+def request_for(profile: Profile, fmt: str, out: Path, **overrides) -> Request:
+    """An export request from the profile's [captions] settings; `overrides` (style,
+    min_bucket, ratings, sites, shard_size) from the command line win."""
+    settings = profile.settings.captions
+    given = {k: v for k, v in overrides.items() if v is not None}
+    rules = CaptionRules.from_settings(
+        settings, style=given.get("style"), min_bucket=given.get("min_bucket")
+    )
+    where = Filter(
+        min_bucket=rules.min_bucket,
+        ratings=tuple(given.get("ratings", settings.ratings)),
+        sites=tuple(given.get("sites", settings.sites)),
+    )
+    size = given.get("shard_size", settings.shard_size)
+    target = Target(
+        fmt,
+        out,
+        size,
+        caption_extension=settings.caption_extension,
+        sidecar_layout=settings.sidecar_layout,
+        image_root=profile.layout.images,
+    )
+    command = command_line(profile.name, profile.config, fmt, rules, where, out, size)
+    notes = quality_notes(profile, registry(profile.layout).active_version())
+    policy = Policy.from_settings(settings)
+    return Request(target, rules, where, policy, calibration_dir(profile.layout), command, notes)

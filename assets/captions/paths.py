@@ -14,6 +14,11 @@ def export_dir(layout: Layout, fmt: str) -> Path:
     return layout.stage_dir(STAGE) / fmt
 
 
+def calibration_dir(layout: Layout) -> Path:
+    """Records of how each head's stored cut-points were made."""
+    return layout.stage_dir(STAGE) / "calibrations"
+
+
 def calibration_record(layout: Layout, head: str) -> Path:
     """How a head's stored cut-points were made (policy, scope, bucket shares then)."""
-    return layout.stage_dir(STAGE) / "calibrations" / f"{head}.json"
+    return calibration_dir(layout) / f"{head}.json"

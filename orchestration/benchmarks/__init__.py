@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestration.benchmarks import catalog, demo, embed, head, ingest
+from orchestration.benchmarks import captions, catalog, demo, embed, head, ingest
 
 BENCHES: dict[str, Callable[[], dict]] = {
     "demo": demo.demo_build,
@@ -15,5 +15,6 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "embed": embed.embed_bench,
     "head": head.head_bench,
     "catalog": catalog.catalog_bench,
+    "captions": captions.captions_bench,
 }
 """Every benchmark with its default parameters, as `make bench` runs them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import bench, demo, head, info, ingest, label, query, run, ui
+from orchestration.cli import bench, demo, export, head, info, ingest, label, query, run, ui
 from orchestration.cli.common import ProfileLoader
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -52,6 +52,8 @@ for command in (
     label.label,
     head.head,
     query.query,
+    export.export,
+    export.calibrate,
 ):
     cli.add_command(command)
 

@@ -135,6 +135,26 @@ def bench_catalog(posts: int, dim: int, seed: int, workdir: Path | None, as_json
     _emit(catalog_bench(posts=posts, dim=dim, seed=seed, workdir=workdir), as_json)
 
 
+@bench.command(name="captions")
+@click.option("--posts", default=1_000_000, show_default=True, help="Synthetic catalog rows.")
+@click.option("--shard-size", default=10_000, show_default=True, help="Posts per shard.")
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the shards [default: the system temp folder].",
+)
+@JSON_OPTION
+def bench_captions(
+    posts: int, shard_size: int, seed: int, workdir: Path | None, as_json: bool
+) -> None:
+    """Captions with every rule, written as parquet shards: captions per second."""
+    from orchestration.benchmarks.captions import captions_bench
+
+    _emit(captions_bench(posts=posts, shard_size=shard_size, seed=seed, workdir=workdir), as_json)
+
+
 @bench.command(name="all")
 @JSON_OPTION
 def bench_all(as_json: bool) -> None:
