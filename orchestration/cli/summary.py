@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow.parquet as pq
+from rich.markup import escape
 from rich.table import Table
 
 from orchestration.cli.common import console
@@ -305,6 +306,41 @@ def print_catalog(profile: Profile) -> None:
         )
 
 
+def print_captions(profile: Profile) -> None:
+    """Each format's export: posts, shards, calibration; then three of its captions."""
+    from assets.captions.manifest import read
+    from assets.captions.paths import export_dir
+    from assets.captions.verify import read_export
+
+    shown = None
+    for fmt in profile.settings.captions.formats:
+        folder = export_dir(profile.layout, fmt)
+        manifest = read(folder)
+        if manifest is None:
+            continue
+        calibration = manifest["calibration"]
+        console.print(
+            f"[bold]caption_shards[/] ({fmt}): {manifest['rows']:,} posts in "
+            f"{len(manifest['shards'])} shard(s), style {manifest['caption']['style']}, "
+            f"head {manifest['head_version']} calibrated by {calibration['policy']}; "
+            f"{folder / 'manifest.json'}",
+            soft_wrap=True,
+        )
+        shown = shown or (folder, manifest)
+    if shown is None or not shown[1]["shards"]:
+        return
+    rows = read_export(*shown).sort("bucket", descending=True, nulls_last=True)
+    console.print("  three captions, best bucket first:")
+    for caption in rows.gather_every(max(1, rows.height // 3)).head(3)["caption"]:
+        console.print(f"  {escape(caption)}", soft_wrap=True)
+    if "quality_signal" in shown[1]:
+        console.print(
+            "  [yellow]scores from a head on an untrained backbone: no quality signal, so "
+            "these score tags mean nothing yet[/]",
+            soft_wrap=True,
+        )
+
+
 def _untrained_head(profile: Profile) -> bool:
     from assets.head.paths import registry
 
@@ -347,4 +383,5 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     print_embeddings(profile)
     print_head(profile)
     print_catalog(profile)
+    print_captions(profile)
     print_runs(outcome)
