@@ -112,7 +112,7 @@ def _metadata(
 @dg.asset(
     partitions_def=raw_files,
     deps=[raw_posts],
-    group_name="embeddings",
+    group_name="model",
     pool="gpu",
     kinds={"pytorch", "gpu", "parquet"},
     op_tags=GPU_OP_TAGS,

@@ -77,7 +77,7 @@ def breakdown_table(cv_metrics: dict, by: str) -> list[dict]:
 
 @dg.asset(
     deps=[manual_labels, embeddings],
-    group_name="head",
+    group_name="model",
     kinds={"pytorch", "safetensors"},
     owners=["team:curation"],
     code_version="1",

@@ -53,3 +53,19 @@ def test_dagster_validates_the_workspace(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_every_asset_reads_well_in_the_graph(tmp_path: Path):
+    """Groups in the lineage's order, and a description, owner, kind and code version on
+    every asset, so the UI's graph and catalog explain themselves."""
+    defs = build_defs(load_profile("demo", tmp_path))
+    groups = {}
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        for spec in assets_def.specs:
+            name = spec.key.to_user_string()
+            groups[name] = spec.group_name
+            assert spec.description and spec.owners and spec.kinds, name
+            assert spec.code_version, name
+    assert set(groups.values()) == {"ingest", "labeling", "model", "catalog", "export"}
+    assert groups["embeddings"] == groups["aesthetic_head"] == "model"
+    assert groups["caption_shards"] == "export"
