@@ -147,6 +147,8 @@ def build_captions(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
     unknown = set(frame["rating"].unique().drop_nulls()) - set(rules.rating_tags)
     if unknown or frame["rating"].null_count():
         raise ValueError(f"no rating tag for ratings {sorted(unknown) or [None]}")
+    # A tag list that is null in every row arrives untyped.
+    frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)) for c in TAG_COLUMNS)
     prefix = fixed_prefix(frame, rules)
     text = tag_text(frame, rules)
     joiner = f" {rules.keep_tokens_separator} " if rules.keep_tokens_separator else ", "

@@ -61,24 +61,30 @@ def _score_text(rules: CaptionRules) -> dict[int, str]:
 
 
 def wrong_prefix(rows: pl.DataFrame, rules: CaptionRules) -> pl.Series:
-    """True where a caption does not start with its bucket's tags. Rows whose format keeps
-    no bucket or rating (kohya's) are judged by their score tags alone: they must be those
-    of the bucket their first tag names, at or above the minimum bucket."""
+    """True where a caption does not start with its bucket's tags and rating tag. Rows whose
+    format keeps no bucket or rating (kohya's) are judged by what the caption says: score
+    tags of the bucket its first tag names (at or above the minimum), then a rating tag."""
     known = rows["bucket"].is_not_null() & rows["rating"].is_not_null()
     wrong = pl.Series([False] * rows.height)
     if known.any():
         full = rows.filter(known)
         expected = fixed_prefix(full, rules)["prefix"]
-        starts = full["caption"].str.starts_with(expected)
-        wrong = wrong.scatter(known.arg_true(), ~starts)
-    if (~known).any() and rules.style != "none":
+        wrong = wrong.scatter(known.arg_true(), ~full["caption"].str.starts_with(expected))
+    if (~known).any():
         rest = rows.filter(~known)
-        named = rest["caption"].str.extract(r"^score_(\d)\b").cast(pl.Int32)
-        usable = named.is_not_null() & (named >= rules.min_bucket)
-        expected = named.replace_strict(_score_text(rules), default="\x00", return_dtype=pl.String)
-        ok = usable & rest["caption"].str.starts_with(expected)
-        wrong = wrong.scatter((~known).arg_true(), ~ok.fill_null(False))
+        wrong = wrong.scatter((~known).arg_true(), ~_says_its_bucket(rest["caption"], rules))
     return wrong
+
+
+def _says_its_bucket(captions: pl.Series, rules: CaptionRules) -> pl.Series:
+    lead = pl.lit("")
+    if rules.style != "none":
+        named = pl.col("caption").str.extract(r"^score_(\d)\b").cast(pl.Int32)
+        text = named.replace_strict(_score_text(rules), default=None, return_dtype=pl.String)
+        lead = text + ", "  # null where the first tag names no bucket at or above the minimum
+    ratings = sorted(set(rules.rating_tags.values()))
+    ok = pl.any_horizontal(pl.col("caption").str.starts_with(lead + tag) for tag in ratings)
+    return pl.DataFrame({"caption": captions}).select(ok.fill_null(False)).to_series()
 
 
 def caption_counts(rows: pl.DataFrame, rules: CaptionRules) -> dict[str, int]:
