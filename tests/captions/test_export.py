@@ -1,0 +1,201 @@
+"""An export of a hand-made catalog: calibration made once and kept, the filter, images
+found or counted as missing, and the same buckets as `scoretag query bucket_distribution`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from assets.captions.calibration import Policy
+from assets.captions.captions import CaptionRules
+from assets.captions.export import (
+    CalibrationNeeded,
+    Images,
+    Request,
+    calibrate,
+    connect,
+    export_catalog,
+)
+from assets.captions.formats import read_rows
+from assets.captions.paths import calibration_dir
+from assets.captions.selection import IMAGE_IN_TAR, IMAGE_NOT_FOUND, Filter
+from assets.captions.shards import Target
+from assets.catalog.queries import load_queries, run
+from tests.captions.conftest import HEAD, _post, add_scores, sha512_table
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+ABSOLUTE = Policy(name="absolute")
+
+
+def _request(home, fmt="parquet", out=None, where=None, policy=ABSOLUTE, **rules) -> Request:
+    where = where or Filter()
+    rules = CaptionRules(min_bucket=where.min_bucket, **rules)
+    target = Target(fmt, out or home.home / "out" / fmt, 4, image_root=home.images)
+    return Request(target, rules, where, policy, calibration_dir(home))
+
+
+def _images(home) -> Images:
+    return Images(home.images, home.home / "cache", sha512=sha512_table)
+
+
+def _export(home, request=None, writable=True, now=NOW):
+    return export_catalog(home.catalog, request or _request(home), _images(home), writable, now)
+
+
+def _rows(result, out: Path) -> pl.DataFrame:
+    shards = result.outcome.manifest["shards"]
+    return pl.concat([read_rows("parquet", out / s["name"]) for s in shards])
+
+
+def _stored(home) -> list[tuple]:
+    with duckdb.connect(str(home.catalog), read_only=True) as con:
+        return con.execute(
+            "SELECT bucket, min_score, max_score, created_at FROM calibrations ORDER BY bucket"
+        ).fetchall()
+
+
+def test_first_export_calibrates_and_selects_by_the_stored_buckets(home):
+    result = _export(home)
+    assert result.calibrated_now and result.head == HEAD
+    stored = _stored(home)
+    assert [(b, round(low, 2), round(high, 2)) for b, low, high, _ in stored] == [
+        (b, 0.0 if b == 1 else b / 10, 1.0 if b == 9 else (b + 1) / 10) for b in range(1, 10)
+    ]
+    rows = _rows(result, home.home / "out" / "parquet")
+    # danbooru:9 is deleted, danbooru:3 shares e621:3's image (canonical); e621:10 has no file
+    assert result.selected == 19 and result.dropped == {IMAGE_NOT_FOUND: 1}
+    assert rows.height == 18 and result.rows == 18
+    keys = [f"{s}:{i}" for s, i in rows.select("site", "post_id").iter_rows()]
+    assert keys == sorted(keys, key=lambda k: (k.split(":")[0], int(k.split(":")[1])))
+    assert "danbooru:3" not in keys and "danbooru:9" not in keys and "e621:3" in keys
+    expected = {k: max(1, int(k.split(":")[1]) - 1) for k in keys if not k.startswith("derpi")}
+    assert {k: b for k, b in zip(keys, rows["bucket"], strict=True) if k in expected} == expected
+    assert dict(zip(keys, rows["bucket"], strict=True))["derpibooru:1"] == 5  # 0.55
+
+
+def test_the_philomena_post_is_found_by_sha512_and_captioned(home):
+    rows = _rows(_export(home), home.home / "out" / "parquet")
+    pony = rows.filter(pl.col("site") == "derpibooru").row(0, named=True)
+    assert pony["filename"] == "pony.png" and pony["md5"] is None
+    assert pony["caption"].endswith("rating_safe, yuta, open mouth, pony, safe")
+
+
+def test_cut_points_are_kept_when_the_catalog_grows(home):
+    _export(home)
+    before = _stored(home)
+    # ten new posts, all scoring 0.99: quantile cut-points would move, stored ones do not
+    add_scores(home.catalog, [_post("gelbooru", i, score=0.99) for i in range(1, 11)])
+    result = _export(home, now=datetime(2027, 1, 1, tzinfo=UTC))
+    assert not result.calibrated_now and _stored(home) == before
+    assert result.buckets[9] == 10 + 1  # the new posts, and e621:10 (0.95)
+
+
+def test_a_read_only_export_asks_for_the_calibration_first(home):
+    with pytest.raises(CalibrationNeeded, match=HEAD):
+        _export(home, writable=False)
+    _export(home)
+    assert _export(home, writable=False).rows == 18  # calibrated: read-only is enough
+
+
+def test_recalibration_replaces_the_rows_and_the_record(home):
+    _export(home)
+    with connect(home.catalog, writable=True) as con:
+        made = calibrate(con, HEAD, Policy(name="quantile"), calibration_dir(home), NOW)
+    assert made.policy == "quantile" and made.images == 19  # live images under h1
+    assert sum(made.shares) == pytest.approx(1.0)
+    stored = _stored(home)
+    assert len(stored) == 9 and [round(r[1], 6) for r in stored[1:]] == [
+        round(s, 6) for s in made.starts
+    ]
+    # the settings still say absolute: the stored quantile cut-points stay, with a warning
+    result = _export(home)
+    assert result.calibration.policy == "quantile"
+    assert "scoretag calibrate --force" in result.warnings[0]
+
+
+def test_bucket_distribution_query_reads_the_same_buckets(home):
+    with connect(home.catalog, writable=True) as con:
+        calibrate(con, HEAD, Policy(name="quantile"), calibration_dir(home), NOW)
+    everything = Filter(min_bucket=1)
+    result = _export(home, _request(home, where=everything, policy=Policy(name="quantile")))
+    query = load_queries()["bucket_distribution"]
+    with duckdb.connect(str(home.catalog), read_only=True) as con:
+        per_site = pl.from_arrow(run(con, query.sql, {}))
+        posts = con.execute(
+            "SELECT post_key, image_key, is_deleted FROM catalog WHERE aesthetic_score IS NOT NULL"
+        ).pl()
+    assert set(per_site["bucket_source"]) == {"calibration"}
+    # the query counts every scored post; the export one live post per image
+    assert per_site["scored"].sum() == posts.height == 21
+    counts = per_site.select(pl.col(f"score_{b}").sum() for b in range(1, 10)).row(0)
+    exported = [result.buckets.get(b, 0) for b in range(1, 10)]
+    extra = posts.height - result.selected  # danbooru:3 (bucket of e621:3) and danbooru:9
+    assert sum(counts) - sum(exported) == extra == 2
+    assert all(q >= e for q, e in zip(counts, exported, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (Filter(min_bucket=8), {"danbooru:10", "e621:9", "e621:10"}),
+        (Filter(min_bucket=8, ratings=("g",)), {"e621:9"}),
+        (Filter(min_bucket=5, sites=("derpibooru",)), {"derpibooru:1"}),
+        (
+            Filter(min_bucket=2, sites=("danbooru",)),
+            {f"danbooru:{i}" for i in (3, 4, 5, 6, 7, 8, 10)},
+        ),
+    ],
+)
+def test_the_filter(home, where: Filter, expected: set[str]):
+    result = _export(home, _request(home, where=where))
+    assert result.selected == len(expected)
+    manifest = result.outcome.manifest
+    assert manifest["filter"]["min_bucket"] == where.min_bucket
+    assert manifest["caption"]["min_bucket"] == where.min_bucket
+    if "e621:10" in expected:
+        assert result.dropped == {IMAGE_NOT_FOUND: 1}
+    # a site filter picks danbooru:3 for the image e621:3 also shows
+    assert ("danbooru:3" in expected) == (where.sites == ("danbooru",))
+
+
+def test_an_empty_selection_writes_an_empty_export_and_says_why(home):
+    result = _export(home, _request(home, where=Filter(min_bucket=9, sites=("nowhere",))))
+    assert result.selected == 0 and result.rows == 0 and result.outcome.manifest["shards"] == []
+    assert "no post matches the filter (bucket >= 9" in result.message
+
+
+def test_no_active_head_means_nothing_to_export(home):
+    with duckdb.connect(str(home.catalog)) as con:
+        con.execute("UPDATE heads SET active = false")
+    result = _export(home)
+    assert result.head is None and result.outcome is None
+    assert "no head is active" in result.message
+
+
+def test_a_missing_catalog_is_a_clear_error(tmp_path: Path, home):
+    with pytest.raises(FileNotFoundError, match="run the pipeline first"):
+        export_catalog(tmp_path / "none.duckdb", _request(home), _images(home), True, NOW)
+
+
+def test_formats_that_need_loose_files_leave_tar_members_out(home):
+    import tarfile
+
+    md5 = _post("danbooru", 5)["md5"]
+    (home.images / f"{md5}.png").unlink()
+    with tarfile.open(home.images / "shard.tar", "w") as tar:
+        tar.add(home.images / f"{_post('danbooru', 7)['md5']}.png", arcname=f"{md5}.png")
+    kohya = _export(home, _request(home, "kohya_json"))
+    assert kohya.dropped == {IMAGE_NOT_FOUND: 1, IMAGE_IN_TAR: 1}
+    parquet = _export(home, _request(home))
+    rows = _rows(parquet, home.home / "out" / "parquet")
+    member = rows.filter((pl.col("site") == "danbooru") & (pl.col("post_id") == 5)).row(
+        0, named=True
+    )
+    assert member["filename"] is None and member["image_path"].endswith("shard.tar")
+    with open(member["image_path"], "rb") as f:
+        f.seek(member["tar_offset"])
+        assert f.read(member["tar_length"]) == f"image {_post('danbooru', 7)['md5']}".encode()
