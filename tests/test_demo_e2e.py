@@ -8,6 +8,8 @@ import dagster as dg
 import polars as pl
 from click.testing import CliRunner
 
+from assets.captions.manifest import read
+from assets.captions.paths import export_dir
 from assets.head.paths import registry
 from assets.labels.paths import labels_path
 from assets.labels.store import LabelStore
@@ -48,6 +50,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
         "posts per score bucket",  # the catalog's buckets and a named query
         "scoretag query top_posts",
         "scores from a head on an untrained backbone: no quality signal",
+        "caption_shards (parquet)",  # the export and three of its captions, with a warning
+        "three captions, best bucket first:\n  score_9, score_8_up, score_7_up",
+        "these score tags mean nothing yet",
         "make ui",
         str(tmp_path / "inbox"),
     ):
@@ -71,6 +76,11 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     heads = registry(Layout(home=tmp_path))
     first_head = heads.active_version()
     assert first_head is not None and len(heads.cards()) == 1
+    exported = export_dir(Layout(home=tmp_path), "parquet")
+    manifest = read(exported)
+    assert manifest["head_version"] == first_head and manifest["rows"] > 0
+    assert manifest["quality_signal"].startswith("none")
+    shards = {p.name: p.stat().st_mtime_ns for p in exported.iterdir()}
 
     again = _demo_run(tmp_path)  # nothing changed: nothing ingested or labeled twice
     assert "all succeeded" in again
@@ -82,6 +92,8 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
         assert store.events().height == events.height
     # the same labels train the same head (same version), which stays active
     assert heads.active_version() == first_head and len(heads.cards()) == 1
+    # ... so the same captions: no shard (nor the manifest) is written again
+    assert {p.name: p.stat().st_mtime_ns for p in exported.iterdir()} == shards
 
     pool = pl.read_parquet(pool_path(Layout(home=tmp_path)))
     home = ["--profile", "demo", "--home", str(tmp_path)]
