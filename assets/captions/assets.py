@@ -6,9 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.captions.export import Result, export_catalog, images_of, request_for
+from assets.captions.export import Result, export_catalog
 from assets.captions.manifest import MANIFEST
 from assets.captions.paths import export_dir
+from assets.captions.requests import images_of, request_for
 from assets.catalog.assets import scored_catalog
 from orchestration.plots import bar_png, markdown_image
 from orchestration.pools import DUCKDB

@@ -25,13 +25,8 @@ from assets.captions.calibration import (
 )
 from assets.captions.captions import CaptionRules, build_captions, score_tags
 from assets.captions.formats import ROW_COLUMNS
-from assets.captions.paths import calibration_dir
 from assets.captions.selection import Filter, Located, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
-from assets.head.paths import registry
-from assets.ingest.current import current_posts
-from assets.ingest.paths import posts_files
-from orchestration.profile import Profile
 
 SIMPLETUNER = {
     "caption_strategy": "parquet",
@@ -227,54 +222,3 @@ def command_line(
         words += ["--sites", ",".join(sorted(where.sites))]
     words += ["--shard-size", str(size), "--out", str(out)]
     return shlex.join(words)
-
-
-NO_SIGNAL = "none: the active head was trained on an untrained backbone's embeddings"
-
-
-def quality_notes(profile: Profile, head: str | None) -> dict:
-    """What a manifest says when the scores carry no quality signal (the demo's)."""
-    if head is None:
-        return {}
-    card = registry(profile.layout).load(head).card
-    return {"quality_signal": NO_SIGNAL} if card.get("trained_untrained_backbone") else {}
-
-
-def images_of(profile: Profile) -> Images:
-    layout, index = profile.layout, profile.settings.embed.image_index
-    return Images(
-        root=layout.images,
-        # The embeddings stage's cache (assets/embeddings/assets.py): its file scan and sha512
-        # hashes are shared, not redone.
-        cache_dir=layout.stage_dir("embeddings") / "cache",
-        index=Path(index).expanduser() if index else None,
-        sha512=lambda: current_posts(posts_files(layout), ["sha512"]),
-    )
-
-
-def request_for(profile: Profile, fmt: str, out: Path, **overrides) -> Request:
-    """An export request from the profile's [captions] settings; `overrides` (style,
-    min_bucket, ratings, sites, shard_size) from the command line win."""
-    settings = profile.settings.captions
-    given = {k: v for k, v in overrides.items() if v is not None}
-    rules = CaptionRules.from_settings(
-        settings, style=given.get("style"), min_bucket=given.get("min_bucket")
-    )
-    where = Filter(
-        min_bucket=rules.min_bucket,
-        ratings=tuple(given.get("ratings", settings.ratings)),
-        sites=tuple(given.get("sites", settings.sites)),
-    )
-    size = given.get("shard_size", settings.shard_size)
-    target = Target(
-        fmt,
-        out,
-        size,
-        caption_extension=settings.caption_extension,
-        sidecar_layout=settings.sidecar_layout,
-        image_root=profile.layout.images,
-    )
-    command = command_line(profile.name, profile.config, fmt, rules, where, out, size)
-    notes = quality_notes(profile, registry(profile.layout).active_version())
-    policy = Policy.from_settings(settings)
-    return Request(target, rules, where, policy, calibration_dir(profile.layout), command, notes)

@@ -62,12 +62,8 @@ def export(
     The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
     Re-running rewrites only the shards whose content changed.
     """
-    from assets.captions.export import (
-        CalibrationNeeded,
-        export_catalog,
-        images_of,
-        request_for,
-    )
+    from assets.captions.export import CalibrationNeeded, export_catalog
+    from assets.captions.requests import images_of, request_for
 
     profile = current_profile()
     try:
