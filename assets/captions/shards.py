@@ -91,6 +91,10 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
     out.mkdir(parents=True, exist_ok=True)
     remove_orphans(out)
     previous = manifests.read(out)
+    if previous is not None and previous.get("format", target.fmt) != target.fmt:
+        raise ValueError(
+            f"{out} holds a {previous['format']} export: give {target.fmt} its own folder"
+        )
     known = {s["name"]: s["sha256"] for s in (previous or {}).get("shards", [])}
     chunks = [rows.slice(i, target.shard_size) for i in range(0, rows.height, target.shard_size)]
 

@@ -144,3 +144,10 @@ def test_a_killed_export_leaves_the_previous_one_whole(tmp_path: Path):
 def test_bad_targets_are_clear_errors(tmp_path: Path, target, message: str):
     with pytest.raises(ValueError, match=message):
         target(tmp_path)
+
+
+def test_one_folder_holds_one_format(tmp_path: Path):
+    rows = located_rows(tmp_path / "images")
+    _write(rows, tmp_path / "out")
+    with pytest.raises(ValueError, match="holds a parquet export: give jsonl its own folder"):
+        _write(rows, tmp_path / "out", "jsonl")
