@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,7 @@ from assets.captions.calibration import (
 )
 from assets.captions.captions import CaptionRules, build_captions, score_tags
 from assets.captions.formats import ROW_COLUMNS
-from assets.captions.selection import Filter, Located, select_posts, with_images
+from assets.captions.selection import Filter, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
 
 SIMPLETUNER = {
@@ -93,7 +94,7 @@ class Result:
 
 
 def calibrate(
-    con: duckdb.DuckDBPyConnection, head: str, policy: Policy, record: Path, now
+    con: duckdb.DuckDBPyConnection, head: str, policy: Policy, record: Path, now: datetime
 ) -> Calibration:
     """Work out the head's cut-points under `policy` and store them (replacing any)."""
     calibration = compute(con, head, policy, now)
@@ -114,7 +115,9 @@ def connect(catalog: Path, writable: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def export_catalog(catalog: Path, request: Request, images: Images, writable: bool, now) -> Result:
+def export_catalog(
+    catalog: Path, request: Request, images: Images, writable: bool, now: datetime
+) -> Result:
     """Run one export. Read-only, a head without cut-points raises CalibrationNeeded."""
     with connect(catalog, writable) as con:
         head = active_head(con)
@@ -143,7 +146,7 @@ def export_catalog(catalog: Path, request: Request, images: Images, writable: bo
     )
     result.message = _describe(result, request)
     result.examples = examples(located.rows, request.rules)
-    header = _header(result, request, located)
+    header = _header(result, request)
     result.outcome = write_shards(located.rows, request.rules, request.target, header)
     return result
 
@@ -182,7 +185,7 @@ def _keep_tokens(rules: CaptionRules) -> dict:
     return {"by_bucket": per_bucket, "plus_one_on_sites": sorted(rules.source_tags)}
 
 
-def _header(result: Result, request: Request, located: Located) -> dict:
+def _header(result: Result, request: Request) -> dict:
     header = {
         "scoretag_export": 1,
         "head_version": result.head,
