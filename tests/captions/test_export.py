@@ -199,3 +199,14 @@ def test_formats_that_need_loose_files_leave_tar_members_out(home):
     with open(member["image_path"], "rb") as f:
         f.seek(member["tar_offset"])
         assert f.read(member["tar_length"]) == f"image {_post('danbooru', 7)['md5']}".encode()
+
+
+def test_a_calibration_scope_restricted_to_a_site_and_rating(home):
+    scope = Policy(name="quantile", sites=("e621",), ratings=("g",))
+    with connect(home.catalog, writable=True) as con:
+        made = calibrate(con, HEAD, scope, calibration_dir(home), NOW)
+    # e621's odd posts: scores .05 .25 .45 .65 .85
+    assert made.images == 5 and made.scope == {"sites": ["e621"], "ratings": ["g"]}
+    assert made.starts[0] == pytest.approx(0.05 + 0.2 * 0.8)  # the 20th percentile
+    result = _export(home, _request(home, policy=scope))
+    assert result.warnings == [] and result.calibration.scope == made.scope
