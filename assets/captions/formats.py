@@ -41,6 +41,8 @@ SUFFIX = {
 }
 # Formats whose trainer opens the image file itself: an image inside a tar shard cannot go.
 NEED_LOOSE_FILES = ("kohya", "kohya_json")
+# Formats that place caption files by the image's path under the image root.
+NEED_ROOT = ("kohya",)
 ROW_COLUMNS: dict[str, pl.DataType] = {
     "filename": pl.String,
     "image_path": pl.String,

@@ -4,8 +4,8 @@ The catalog gives the posts (sql/captions/select.sql): scored under the active h
 bucket at or above the minimum, of the chosen ratings and sites, not deleted, one post per
 image, ordered by site and post id. Their image files are then found as the embeddings
 stage found them (assets/embeddings/locate.py). A post is left out, with its reason
-counted, when its image is nowhere to be found, or sits inside a tar shard where the format
-needs a loose file.
+counted, when its image is nowhere to be found, sits inside a tar shard where the format
+needs a loose file, or lies outside the image root where the format mirrors its tree.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import duckdb
 import polars as pl
 
 from assets.captions.buckets import check_bucket
-from assets.captions.formats import NEED_LOOSE_FILES
+from assets.captions.formats import NEED_LOOSE_FILES, NEED_ROOT
 from assets.catalog.statements import statement
 from assets.embeddings.locate import LOCATION, locate
 from orchestration.settings import RATINGS
 
 IMAGE_NOT_FOUND = "image_not_found"
 IMAGE_IN_TAR = "image_in_tar"
+IMAGE_OUTSIDE_ROOT = "image_outside_root"
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,9 @@ def with_images(
         how="left",
         maintain_order="left",
     )
+    loose_under_root = pl.col("tar_offset").is_null() & pl.col("image_path").str.starts_with(prefix)
     rows = rows.with_columns(
-        filename=pl.when(pl.col("tar_offset").is_null() & pl.col("image_path").is_not_null()).then(
-            pl.col("image_path").str.strip_prefix(prefix)
-        )
+        filename=pl.when(loose_under_root).then(pl.col("image_path").str.strip_prefix(prefix))
     )
     missing = rows["image_path"].is_null()
     dropped = {IMAGE_NOT_FOUND: int(missing.sum())}
@@ -129,6 +129,12 @@ def with_images(
         in_tar = rows["tar_offset"].is_not_null()
         dropped[IMAGE_IN_TAR] = int(in_tar.sum())
         rows = rows.filter(~in_tar)
+    if fmt in NEED_ROOT:
+        # Caption files mirror, or sit beside, the image root's tree: an image an index
+        # file places elsewhere has no place in it.
+        outside = rows["filename"].is_null()
+        dropped[IMAGE_OUTSIDE_ROOT] = int(outside.sum())
+        rows = rows.filter(~outside)
     return Located(rows, {reason: n for reason, n in dropped.items() if n})
 
 

@@ -37,6 +37,7 @@ from assets.captions.formats import (
     sidecars,
     write_webdataset,
 )
+from assets.pool.images import IMAGE_EXTS
 from orchestration.atomic import remove_orphans, temporary_name, write_bytes
 
 
@@ -60,6 +61,8 @@ class Target:
             raise ValueError(f"sidecar layout is mirror or beside, not {self.sidecar_layout!r}")
         if self.fmt == "kohya" and self.image_root is None:
             raise ValueError("the kohya format needs the image root")
+        if self.caption_extension.lstrip(".").lower() in IMAGE_EXTS:
+            raise ValueError(f"caption files cannot end in {self.caption_extension}: images do")
 
     @property
     def sidecar_root(self) -> Path:
@@ -165,6 +168,8 @@ def _write_sidecars(captioned: pl.DataFrame, target: Target) -> bytes:
 def _link(link: Path, image: Path) -> None:
     if link.is_symlink() and Path(os.readlink(link)) == image:
         return
+    if link.exists() and not link.is_symlink():
+        raise ValueError(f"{link} is a file, not an image link: the export will not replace it")
     tmp = temporary_name(link)
     tmp.unlink(missing_ok=True)
     os.symlink(image, tmp)

@@ -22,7 +22,7 @@ from assets.captions.export import (
 )
 from assets.captions.formats import read_rows
 from assets.captions.paths import calibration_dir
-from assets.captions.selection import IMAGE_IN_TAR, IMAGE_NOT_FOUND, Filter
+from assets.captions.selection import IMAGE_IN_TAR, IMAGE_NOT_FOUND, IMAGE_OUTSIDE_ROOT, Filter
 from assets.captions.shards import Target
 from assets.catalog.queries import load_queries, run
 from tests.captions.conftest import HEAD, _post, add_scores, sha512_table
@@ -210,3 +210,20 @@ def test_a_calibration_scope_restricted_to_a_site_and_rating(home):
     assert made.starts[0] == pytest.approx(0.05 + 0.2 * 0.8)  # the 20th percentile
     result = _export(home, _request(home, policy=scope))
     assert result.warnings == [] and result.calibration.scope == made.scope
+
+
+def test_kohya_leaves_out_images_an_index_puts_outside_the_root(home, tmp_path: Path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    md5 = _post("e621", 10)["md5"]  # the post whose image is not under the root
+    (outside / "picture.png").write_bytes(b"found by the index")
+    index = tmp_path / "index.csv"
+    index.write_text(f"path,md5\n{outside / 'picture.png'},{md5}\n")
+    images = Images(home.images, home.home / "cache", index=index, sha512=sha512_table)
+    kohya = export_catalog(home.catalog, _request(home, "kohya"), images, True, NOW)
+    assert kohya.dropped == {IMAGE_OUTSIDE_ROOT: 1}
+    parquet = export_catalog(home.catalog, _request(home), images, True, NOW)
+    assert parquet.dropped == {} and parquet.rows == 19
+    rows = _rows(parquet, home.home / "out" / "parquet").filter(pl.col("md5") == md5)
+    assert rows["filename"].to_list() == [None]
+    assert rows["image_path"].to_list() == [str(outside / "picture.png")]

@@ -151,3 +151,11 @@ def test_one_folder_holds_one_format(tmp_path: Path):
     _write(rows, tmp_path / "out")
     with pytest.raises(ValueError, match="holds a parquet export: give jsonl its own folder"):
         _write(rows, tmp_path / "out", "jsonl")
+
+
+def test_a_mirror_tree_never_replaces_an_image(tmp_path: Path):
+    root = tmp_path / "images"
+    rows = located_rows(root)
+    with pytest.raises(ValueError, match="is a file, not an image link"):
+        _write(rows, root, "kohya", image_root=root)  # the mirror tree would be the root itself
+    assert all(not p.is_symlink() for p in root.rglob("*"))
