@@ -30,12 +30,16 @@ class Profile:
 
 
 def load_profile(
-    profile: str | None = None, home: str | Path | None = None, config: str | Path | None = None
+    profile: str | None = None,
+    home: str | Path | None = None,
+    config: str | Path | None = None,
+    object_root: str | None = None,
 ) -> Profile:
     config = config or os.environ.get("SCORETAG_CONFIG") or ""
     config = str(Path(config).resolve()) if config else ""
     settings = load_settings(profile, config or None)
-    return Profile(settings=settings, layout=layout_for(settings, home), config=config)
+    layout = layout_for(settings, home, object_root)
+    return Profile(settings=settings, layout=layout, config=config)
 
 
 def render_dagster_yaml(profile: Profile) -> str:
@@ -64,6 +68,8 @@ def activate(profile: Profile) -> None:
     os.environ["SCORETAG_PROFILE"] = profile.name
     os.environ["SCORETAG_HOME"] = str(profile.layout.home)
     os.environ["DAGSTER_HOME"] = str(profile.layout.dagster_home)
+    if profile.layout.object_root:
+        os.environ["SCORETAG_OBJECT_ROOT"] = profile.layout.object_root
     if profile.config:
         os.environ["SCORETAG_CONFIG"] = profile.config
 

@@ -14,19 +14,27 @@ from orchestration.storage import Layout
 
 
 class ScoretagResource(dg.ConfigurableResource):
-    """The active profile: its settings (profile TOML plus the optional override file) and the
-    storage root where each stage reads and writes its files."""
+    """The active profile: its settings (profile TOML plus the optional override file), the
+    storage root where each stage reads and writes its files, and the object root (a URL)
+    where the data-heavy stages do, if any."""
 
     profile: str
     home: str
     config: str = ""
+    object_root: str = ""
 
     @classmethod
     def for_profile(cls, profile: Profile, config: str = "") -> ScoretagResource:
-        return cls(profile=profile.name, home=str(profile.layout.home), config=config)
+        layout = profile.layout
+        return cls(
+            profile=profile.name,
+            home=str(layout.home),
+            config=config,
+            object_root=layout.object_root,
+        )
 
     def load(self) -> Profile:
-        return load_profile(self.profile, self.home, self.config or None)
+        return load_profile(self.profile, self.home, self.config or None, self.object_root or None)
 
     @property
     def settings(self) -> Settings:

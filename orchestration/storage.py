@@ -1,12 +1,17 @@
-"""Where a profile keeps its files: one storage root, `SCORETAG_HOME`, per profile."""
+"""Where a profile keeps its files: one storage root, `SCORETAG_HOME`, per profile, and
+optionally an object root, `SCORETAG_OBJECT_ROOT`, for the data that outgrows one disk."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestration.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestration.objectstore import Location
 
 SITES = ("danbooru", "e621", "derpibooru", "gelbooru")
 
@@ -25,12 +30,19 @@ def resolve_home(profile: str, home: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def resolve_object_root(object_root: str | None = None) -> str:
+    """The object root: the explicit argument, else `SCORETAG_OBJECT_ROOT`, else none."""
+    return object_root or os.environ.get("SCORETAG_OBJECT_ROOT") or ""
+
+
 @dataclass(frozen=True)
 class Layout:
     """The paths under one storage root. Nothing here touches the disk."""
 
     home: Path
     image_root_override: str = ""
+    # A URL on any fsspec filesystem (s3://bucket/prefix, gs://...) shared by every machine.
+    object_root: str = ""
 
     @property
     def dagster_home(self) -> Path:
@@ -65,6 +77,16 @@ class Layout:
         """The folder a pipeline stage writes its files to."""
         return self.data / stage
 
+    def shared_stage_dir(self, stage: str) -> Location:
+        """Where a data-heavy stage (today: embeddings, written by many GPU workers at once)
+        keeps its files: `data/<stage>` under the object root when there is one, else the
+        stage's folder under the storage root."""
+        if not self.object_root:
+            return self.stage_dir(stage)
+        from orchestration.objectstore import location  # fsspec, only for an object root
+
+        return location(self.object_root) / "data" / stage
+
     @property
     def catalog(self) -> Path:
         return self.home / "catalog.duckdb"
@@ -85,5 +107,11 @@ class Layout:
         return self
 
 
-def layout_for(settings: Settings, home: str | Path | None = None) -> Layout:
-    return Layout(home=resolve_home(settings.name, home), image_root_override=settings.image_root)
+def layout_for(
+    settings: Settings, home: str | Path | None = None, object_root: str | None = None
+) -> Layout:
+    return Layout(
+        home=resolve_home(settings.name, home),
+        image_root_override=settings.image_root,
+        object_root=resolve_object_root(object_root),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,29 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's own profile, storage root or Dagster home."""
-    for name in ("SCORETAG_PROFILE", "SCORETAG_HOME", "SCORETAG_CONFIG", "DAGSTER_HOME"):
+    for name in (
+        "SCORETAG_PROFILE",
+        "SCORETAG_HOME",
+        "SCORETAG_OBJECT_ROOT",
+        "SCORETAG_CONFIG",
+        "DAGSTER_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    """A fresh object-store root on fsspec's in-memory filesystem (one per test, emptied after):
+    what an s3:// or gs:// root is to the code, without a bucket."""
+    import uuid
+
+    import fsspec
+
+    root = f"memory://scoretag-tests/{uuid.uuid4().hex}"
+    yield root
+    fs = fsspec.filesystem("memory")
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
 
 
 def shared_path(relative: str) -> Path:

@@ -40,8 +40,8 @@ def scored_catalog_suite(
     store = store_for(layout, backbone)
     if not store.shards():  # read_parquet refuses a glob that matches nothing
         return dg.AssetCheckResult(passed=True, description="no embeddings yet: nothing to score")
-    shards = str(store.dir / "shards" / "**" / "*.parquet")
     with duckdb.connect(str(layout.catalog), read_only=True) as con:
+        shards = store.shards_for(con)
         aggregates = con.execute(
             statement("catalog/check_aggregates"), {"head": active, "shards": shards}
         ).pl()

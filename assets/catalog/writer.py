@@ -25,14 +25,14 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from assets.catalog.statements import run_script, schema, statement
-from assets.embeddings.store import EmbeddingStore, vectors_of
+from assets.embeddings.store import EmbeddingStore
 from assets.head.artifact import Head
 from assets.head.registry import Registry
 from assets.pool.schema import post_key_expr
+from orchestration.objectstore import Location
 from orchestration.threads import torch_threads
 
 POST_COLUMNS = {
@@ -204,7 +204,7 @@ def _cursor(con: duckdb.DuckDBPyConnection, head: str) -> _Cursor:
     return _Cursor(through, frozenset(shards), scored, ranked, latest)
 
 
-def _name(store: EmbeddingStore, path: Path) -> str:
+def _name(store: EmbeddingStore, path: Location) -> str:
     return path.relative_to(store.dir).as_posix()
 
 
@@ -228,7 +228,7 @@ class _Clock:
 
 @dataclass(frozen=True)
 class _Shard:
-    path: Path
+    path: Location
     start: int  # the shard's first row, counted over all the shards read, in order
     rows: int
 
@@ -242,8 +242,8 @@ class _Index:
     keys: pl.DataFrame
 
     @classmethod
-    def of(cls, store: EmbeddingStore, paths: list[Path], start: int = 0) -> _Index:
-        columns = list(_mapped(_read_keys, paths))
+    def of(cls, store: EmbeddingStore, paths: list[Location], start: int = 0) -> _Index:
+        columns = list(_mapped(store.image_keys, paths))
         shards = []
         for path, column in zip(paths, columns, strict=True):
             shards.append(_Shard(path, start, len(column)))
@@ -253,7 +253,7 @@ class _Index:
         at = pl.int_range(start - keys.len(), start, eager=True, dtype=pl.Int64)
         return cls(shards, pl.DataFrame({"image_key": keys, "at": at}))
 
-    def extend(self, store: EmbeddingStore, paths: list[Path]) -> _Index:
+    def extend(self, store: EmbeddingStore, paths: list[Location]) -> _Index:
         """This index and the keys of `paths` after it."""
         end = self.shards[-1].start + self.shards[-1].rows if self.shards else 0
         more = _Index.of(store, paths, end)
@@ -268,10 +268,6 @@ class _Index:
         if len(rows) and np.bincount(rows).max() > 1:
             matched = matched.sort("post", "at").unique("post", keep="first", maintain_order=True)
         return matched.drop("post")
-
-
-def _read_keys(path: Path) -> pa.ChunkedArray:
-    return pq.read_table(path, columns=["image_key"], use_threads=False)["image_key"]
 
 
 def _score_rows(
@@ -291,11 +287,10 @@ def _score_rows(
         if hi > lo:
             jobs.append((shard, rows[lo:hi] - shard.start))
     predict = head.scorer()
-    dim = store.identity.embed_dim
 
     def score(job: tuple[_Shard, np.ndarray]) -> np.ndarray:
         shard, local = job
-        vectors = _read_vectors(shard.path, dim)
+        vectors = store.vectors(shard.path)
         return predict(vectors if len(local) == shard.rows else vectors[local])
 
     by_row = np.full(shards[-1].start + shards[-1].rows, np.nan, np.float32)
@@ -307,12 +302,6 @@ def _score_rows(
         for (shard, local), scores in zip(jobs, _mapped(score, jobs), strict=True):
             by_row[shard.start + local] = scores
     return by_row[at].astype(np.float64)
-
-
-def _read_vectors(path: Path, dim: int) -> np.ndarray:
-    # memory_map: pages are decompressed straight from the page cache, not copied in first.
-    table = pq.read_table(path, columns=["embedding"], memory_map=True, use_threads=False)
-    return vectors_of(table["embedding"], dim)
 
 
 def _mapped(fn: Callable[[Any], Any], jobs: list) -> Iterator[Any]:

@@ -12,7 +12,6 @@ from assets.embeddings.scope import Scope, scope
 from assets.embeddings.store import FAILURES, EmbeddingStore
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
-from orchestration.atomic import write_parquet
 from orchestration.plots import markdown_table
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.settings import Settings
@@ -39,7 +38,7 @@ class EmbeddingsConfig(dg.Config):
 
 
 def store_for(layout: Layout, backbone: BackboneResource) -> EmbeddingStore:
-    return EmbeddingStore(layout.stage_dir(STAGE), backbone.identity())
+    return EmbeddingStore(layout.shared_stage_dir(STAGE), backbone.identity())
 
 
 def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
@@ -105,7 +104,7 @@ def _metadata(
         "images_per_s": round(progress.images_per_s, 1),
         "seconds": round(progress.seconds, 2),
         "shards_written": len(progress.shards),
-        "store": dg.MetadataValue.path(str(store.dir)),
+        "store": dg.MetadataValue.path(store.url),
     }
 
 
@@ -150,10 +149,10 @@ def embeddings(
         progress, failures = embed(
             todo.sort("path", "offset"), loaded, store, raw.key, plan, _logger(context)
         )
-    write_parquet(failures, store.failures_path(raw.key))
+    store.write_failures(raw.key, failures)
     # Last: a run killed before here has no `requested` file, so `scoretag run` sees the raw
     # file as not embedded yet and resumes it.
-    write_parquet(found.images.select("image_key"), store.requested_path(raw.key))
+    store.write_requested(raw.key, found.images.select("image_key"))
     metadata = _metadata(store, found, cached, progress, failures)
     if not backbone.settings.trained:
         metadata["quality_signal"] = "none: random weights (untrained backbone)"

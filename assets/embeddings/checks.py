@@ -4,7 +4,6 @@ profile: vectors sound (GX suite), and every requested image accounted for."""
 import dagster as dg
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from assets.embeddings.assets import embeddings, store_for
 from assets.embeddings.store import EmbeddingStore, IdentityMismatch
@@ -21,7 +20,7 @@ def _shard_problem(store: EmbeddingStore, path) -> str:
         store.verify(path)
     except IdentityMismatch as e:
         return str(e)
-    width = pq.read_schema(path).field("embedding").type.byte_width
+    width = store.schema(path).field("embedding").type.byte_width
     if width != 2 * store.identity.embed_dim:
         return f"vectors of {width // 2} dimensions, expected {store.identity.embed_dim}"
     return ""
@@ -114,14 +113,13 @@ def embeddings_complete(
     listed in embedding_failures with a reason."""
     raw = RawFile.from_key(context.partition_key)
     store = store_for(scoretag.layout, backbone)
-    requested_path = store.requested_path(raw.key)
-    if not requested_path.is_file():
+    requested = store.requested(raw.key)
+    if requested is None:
         return dg.AssetCheckResult(
             passed=False,
             description=f"{raw.key} has not been embedded with backbone {store.identity.id}",
         )
-    requested = pl.read_parquet(requested_path)
-    failures = pl.read_parquet(store.failures_path(raw.key), columns=["image_key"])
+    failures = store.partition_failures(raw.key).select("image_key")
     accounted = pl.concat([store.keys().to_frame(), failures])
     missing = requested.join(accounted, on="image_key", how="anti")
     return dg.AssetCheckResult(

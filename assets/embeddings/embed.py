@@ -20,7 +20,6 @@ from assets.embeddings.dataset import Batch, ImageFiles, batches, resolve_worker
 from assets.embeddings.encode import Encoder
 from assets.embeddings.preprocess import Geometry
 from assets.embeddings.store import FAILURES, EmbeddingStore
-from orchestration.atomic import remove_orphans
 from orchestration.backbone import Backbone
 from orchestration.threads import torch_threads
 
@@ -138,7 +137,7 @@ def embed(
     if todo.height == 0:
         return progress, pl.DataFrame(schema=FAILURES)
     store.ensure()
-    remove_orphans(store.shard_dir(partition))  # the shard a killed run had in flight
+    store.remove_orphans(partition)  # the shard a killed run had in flight
     keys = todo["image_key"].to_numpy()
     dataset = ImageFiles(todo, Geometry.of(backbone.identity), plan.max_pixels)
     encoder = Encoder(backbone)

@@ -9,13 +9,18 @@ A shard holds `image_key` (string) and `embedding`: the fp16, L2-normalised vect
 fixed-size binary value (2 x dim bytes). pyarrow reads that column back as a single buffer,
 which numpy views without a copy, some 30x faster than a `fixed_size_list<halffloat>`. Every
 shard carries its backbone's identity in the parquet metadata, checked on read. Shards are
-written whole or not at all (temporary file, then rename).
+written whole or not at all: a temporary file, then a rename, on a local disk; one PUT on object
+storage.
+
+The stage dir is a local folder or, when the profile names an object root, a URL on any fsspec
+filesystem (s3://, gs://; memory:// in tests), so GPU workers on many machines share one store;
+see orchestration/objectstore.py.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -23,8 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestration.atomic import atomic_path, write_bytes
+from orchestration import objectstore
 from orchestration.backbone import Identity
+from orchestration.objectstore import Location
+
+if TYPE_CHECKING:
+    import duckdb
 
 IDENTITY_KEY = b"scoretag.backbone"
 FAILURES: dict[str, pl.DataType] = {
@@ -44,9 +53,13 @@ class IdentityMismatch(ValueError):
 class EmbeddingStore:
     """The shards of one backbone under the embeddings stage folder."""
 
-    def __init__(self, stage_dir: Path, identity: Identity):
+    def __init__(self, stage_dir: str | Location, identity: Identity):
         self.identity = identity
-        self.dir = stage_dir / identity.id
+        self.dir = objectstore.location(stage_dir) / identity.id
+
+    @property
+    def url(self) -> str:
+        return objectstore.url(self.dir)
 
     def ensure(self) -> EmbeddingStore:
         """Create the folder with its identity file; refuse one holding another identity."""
@@ -56,26 +69,45 @@ class EmbeddingStore:
             if found != self.identity:
                 raise IdentityMismatch(f"{self.dir} holds embeddings of {found}")
         else:
-            write_bytes(path, self.identity.to_json().encode())
+            objectstore.write_bytes(path, self.identity.to_json().encode())
         return self
 
-    def shard_dir(self, partition: str) -> Path:
+    def shard_dir(self, partition: str) -> Location:
         return self.dir / "shards" / partition
 
-    def failures_path(self, partition: str) -> Path:
+    def remove_orphans(self, partition: str) -> list[Location]:
+        """Delete the shard a killed run of this partition left half-written."""
+        return objectstore.remove_orphans(self.shard_dir(partition))
+
+    def failures_path(self, partition: str) -> Location:
         """The embedding_failures rows of a partition's latest run."""
         return self.dir / "failures" / f"{partition}.parquet"
 
-    def requested_path(self, partition: str) -> Path:
+    def requested_path(self, partition: str) -> Location:
         """The image_keys a partition's latest run was asked to embed."""
         return self.dir / "requested" / f"{partition}.parquet"
+
+    def write_failures(self, partition: str, failures: pl.DataFrame) -> Location:
+        return objectstore.write_parquet(failures, self.failures_path(partition))
+
+    def write_requested(self, partition: str, keys: pl.DataFrame) -> Location:
+        return objectstore.write_parquet(keys, self.requested_path(partition))
+
+    def requested(self, partition: str) -> pl.DataFrame | None:
+        """The image_keys of the partition's latest run; None if no run has finished."""
+        path = self.requested_path(partition)
+        return objectstore.read_parquet(path) if path.is_file() else None
+
+    def partition_failures(self, partition: str) -> pl.DataFrame:
+        path = self.failures_path(partition)
+        return objectstore.read_parquet(path) if path.is_file() else pl.DataFrame(schema=FAILURES)
 
     def failures(self) -> pl.DataFrame:
         """The embedding_failures table: every partition's failures."""
         paths = sorted((self.dir / "failures").glob("*/*.parquet"))
-        return pl.read_parquet(paths) if paths else pl.DataFrame(schema=FAILURES)
+        return objectstore.read_parquet(paths) if paths else pl.DataFrame(schema=FAILURES)
 
-    def shards(self, partition: str | None = None) -> list[Path]:
+    def shards(self, partition: str | None = None) -> list[Location]:
         """Committed shards of one partition (`<site>/<file>`), or of all."""
         pattern = "part-*.parquet" if partition else "*/*/part-*.parquet"
         base = self.shard_dir(partition) if partition else self.dir / "shards"
@@ -86,9 +118,15 @@ class EmbeddingStore:
         paths = self.shards(partition)
         if not paths:
             return pl.Series("image_key", [], pl.String)
-        return pl.read_parquet(paths, columns=["image_key"])["image_key"]
+        return objectstore.read_parquet(paths, columns=["image_key"])["image_key"]
 
-    def write_shard(self, partition: str, keys: list[str], vectors: np.ndarray) -> Path:
+    def shards_for(self, con: duckdb.DuckDBPyConnection) -> str:
+        """The glob of every shard for DuckDB's read_parquet on `con`, whose filesystem is
+        registered there when the store is on object storage."""
+        objectstore.register(con, self.dir)
+        return f"{objectstore.url(self.dir / 'shards')}/**/*.parquet"
+
+    def write_shard(self, partition: str, keys: list[str], vectors: np.ndarray) -> Location:
         """Commit one shard: the next part number of the partition."""
         if vectors.dtype != np.float16 or vectors.shape != (len(keys), self.identity.embed_dim):
             raise ValueError(
@@ -107,19 +145,17 @@ class EmbeddingStore:
                 ),
             }
         ).replace_schema_metadata({IDENTITY_KEY: self.identity.to_json().encode()})
-        with atomic_path(path) as tmp:
-            # Vectors do not compress (zstd saves some 8%) and decompressing them would cost
-            # more than reading them: only the keys are compressed.
-            pq.write_table(
-                table,
-                tmp,
-                compression={"image_key": "zstd", "embedding": "none"},
-                use_dictionary=["image_key"],
-                write_statistics=False,
-            )
-        return path
+        # Vectors do not compress (zstd saves some 8%) and decompressing them would cost more
+        # than reading them: only the keys are compressed.
+        return objectstore.write_table(
+            table,
+            path,
+            compression={"image_key": "zstd", "embedding": "none"},
+            use_dictionary=["image_key"],
+            write_statistics=False,
+        )
 
-    def read(self, paths: list[Path] | None = None) -> tuple[pl.Series, np.ndarray]:
+    def read(self, paths: list[Location] | None = None) -> tuple[pl.Series, np.ndarray]:
         """Keys and their vectors (n x dim float16) from these shards (default: all),
         refusing any shard written by another backbone."""
         paths = self.shards() if paths is None else paths
@@ -129,7 +165,7 @@ class EmbeddingStore:
             )
         for path in paths:
             self.verify(path)
-        table = pq.read_table(paths, columns=["image_key", "embedding"])
+        table = _read_table(paths, columns=["image_key", "embedding"])
         return pl.Series("image_key", table["image_key"]), vectors_of(
             table["embedding"], self.identity.embed_dim
         )
@@ -143,7 +179,7 @@ class EmbeddingStore:
             return self.read([])
         for path in paths:
             self.verify(path)
-        table = pq.read_table(
+        table = _read_table(
             paths,
             columns=["image_key", "embedding"],
             filters=pc.field("image_key").isin(wanted.to_arrow()),
@@ -153,14 +189,36 @@ class EmbeddingStore:
         vectors = vectors_of(table["embedding"], self.identity.embed_dim)
         return found.filter(first), vectors[first]
 
-    def verify(self, path: Path) -> None:
-        metadata = pq.read_schema(path).metadata or {}
+    def image_keys(self, path: Location) -> pa.ChunkedArray:
+        """One shard's image_key column, read in the calling thread."""
+        return _read_table([path], columns=["image_key"], use_threads=False)["image_key"]
+
+    def vectors(self, path: Location) -> np.ndarray:
+        """One shard's vectors (n x dim float16), read in the calling thread."""
+        # memory_map: local pages are decompressed straight from the page cache, not copied in.
+        local = not objectstore.is_remote(path)
+        table = _read_table([path], columns=["embedding"], memory_map=local, use_threads=False)
+        return vectors_of(table["embedding"], self.identity.embed_dim)
+
+    def schema(self, path: Location) -> pa.Schema:
+        sources, fs = objectstore.arrow_sources([path])
+        return pq.read_schema(sources[0], filesystem=fs)
+
+    def verify(self, path: Location) -> None:
+        metadata = self.schema(path).metadata or {}
         raw = metadata.get(IDENTITY_KEY)
         if raw is None:
             raise IdentityMismatch(f"{path} has no backbone identity")
         found = Identity.from_json(raw.decode())
         if found != self.identity:
             raise IdentityMismatch(f"{path} was embedded by {found.id}, not {self.identity.id}")
+
+
+def _read_table(paths: list[Location], **options) -> pa.Table:
+    sources, fs = objectstore.arrow_sources(paths)
+    if fs is None and len(sources) == 1:
+        return pq.read_table(sources[0], **options)
+    return pq.read_table(sources, filesystem=fs, **options)
 
 
 def vectors_of(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
