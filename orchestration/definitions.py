@@ -24,7 +24,7 @@ from assets.normalize import assets as normalize_assets
 from assets.normalize import checks as normalize_checks
 from assets.pool import assets as pool_assets
 from assets.pool import checks as pool_checks
-from orchestration import jobs, resources, schedules, sensors
+from orchestration import deploy, jobs, resources, schedules, sensors
 from orchestration.profile import Profile, load_profile
 
 STAGES = (
@@ -55,12 +55,14 @@ def stage_defs() -> dg.Definitions:
 
 
 def build_defs(profile: Profile) -> dg.Definitions:
+    stages = stage_defs()
     return dg.Definitions.merge(
-        stage_defs(),
+        stages,
         resources.resource_defs(profile, profile.config),
         jobs.job_defs(),
         sensors.sensor_defs(),
         schedules.schedule_defs(profile),
+        deploy.deploy_defs(profile.settings.deploy, stages),
     )
 
 

@@ -238,6 +238,33 @@ class ScheduleSettings(_Strict):
         return f"{total % 60} {total // 60} * * *"
 
 
+class Toleration(_Strict):
+    """A Kubernetes toleration: lets a pod onto nodes with a matching taint (GPU node pools
+    are usually tainted so that only pods asking for a GPU land there)."""
+
+    key: str = "nvidia.com/gpu"
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str = ""  # with operator Equal
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class DeploySettings(_Strict):
+    """How runs execute (see orchestration/deploy.py and deploy/README.md).
+
+    `executor`: `multiprocess` (Dagster's default: one process per step, or all in one process
+    when a run's config asks), `in_process`, or `k8s` (dagster-k8s's k8s_job_executor: one
+    Kubernetes pod per step; needs the `k8s` extra and the K8sRunLauncher). The `gpu_*` fields
+    apply to the pods of GPU steps, on top of the one nvidia.com/gpu their op tags ask for."""
+
+    executor: Literal["multiprocess", "in_process", "k8s"] = "multiprocess"
+    gpu_node_selector: dict[str, str] = {}
+    gpu_tolerations: tuple[Toleration, ...] = ()
+    # Kubernetes quantities requested beside the GPU, for the step's decoding workers
+    # ("8", "500m"; "32Gi"). Empty: none asked.
+    gpu_step_cpu: str = Field(default="", pattern=r"^([0-9]+(\.[0-9]+)?m?)?$")
+    gpu_step_memory: str = Field(default="", pattern=r"^([0-9]+(\.[0-9]+)?([KMGTPE]i?)?)?$")
+
+
 class DemoSettings(_Strict):
     """Size and seed of the generated demo dataset."""
 
@@ -263,6 +290,7 @@ class Settings(_Strict):
     catalog: CatalogSettings = CatalogSettings()
     captions: CaptionSettings = CaptionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    deploy: DeploySettings = DeploySettings()
     demo: DemoSettings | None = None
 
 

@@ -12,21 +12,15 @@ from assets.embeddings.scope import Scope, scope
 from assets.embeddings.store import FAILURES, EmbeddingStore
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
+from orchestration.deploy import GPU_OP_TAGS
 from orchestration.plots import markdown_table
+from orchestration.pools import GPU
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.settings import Settings
 from orchestration.storage import Layout
 
 STAGE = "embeddings"
 POST_COLUMNS = ["site", "post_id", "md5", "sha512", "file_ext"]
-# On Kubernetes (dagster-k8s run or step launchers) the step's pod asks for one GPU.
-GPU_OP_TAGS = {
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
-        }
-    }
-}
 LOG_EVERY_S = 30.0
 
 
@@ -112,7 +106,7 @@ def _metadata(
     partitions_def=raw_files,
     deps=[raw_posts],
     group_name="model",
-    pool="gpu",
+    pool=GPU,
     kinds={"pytorch", "gpu", "parquet"},
     op_tags=GPU_OP_TAGS,
     automation_condition=dg.AutomationCondition.eager(),

@@ -16,7 +16,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     envvar="SCORETAG_PROFILE",
     default=None,
     metavar="NAME",
-    help="Profile: demo or production. [env SCORETAG_PROFILE; default demo]",
+    help="Profile: demo, production or k8s. [env SCORETAG_PROFILE; default demo]",
 )
 @click.option(
     "--home",

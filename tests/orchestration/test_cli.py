@@ -36,7 +36,7 @@ def test_info_shows_the_storage_root(tmp_path: Path):
 def test_unknown_profile_is_a_clear_error():
     result = CliRunner().invoke(cli, ["--profile", "prod", "info"])
     assert result.exit_code == 1
-    assert "unknown profile 'prod': choose one of demo, production" in result.output
+    assert "unknown profile 'prod': choose one of demo, k8s, production" in result.output
 
 
 def test_demo_commands_refuse_a_profile_without_demo_data(tmp_path: Path):

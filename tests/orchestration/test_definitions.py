@@ -12,7 +12,7 @@ from orchestration.profile import load_profile
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("profile", ["demo", "production"])
+@pytest.mark.parametrize("profile", ["demo", "production", "k8s"])
 def test_definitions_load_for_every_profile(profile: str, tmp_path: Path):
     defs = build_defs(load_profile(profile, tmp_path))
     dg.Definitions.validate_loadable(defs)

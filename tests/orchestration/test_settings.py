@@ -6,8 +6,8 @@ from orchestration.settings import ProfileError, available_profiles, load_settin
 from orchestration.storage import Layout, resolve_home
 
 
-def test_both_profiles_ship_and_load():
-    assert available_profiles() == ["demo", "production"]
+def test_the_profiles_ship_and_load():
+    assert available_profiles() == ["demo", "k8s", "production"]
     demo, production = load_settings("demo"), load_settings("production")
     assert demo.backbone.model == "scoretag-tiny" and not demo.backbone.trained
     assert demo.demo is not None and demo.demo.images == 600
@@ -27,7 +27,7 @@ def test_default_profile_is_demo():
 
 
 def test_unknown_profile_names_the_known_ones():
-    with pytest.raises(ProfileError, match="unknown profile 'prod'.*demo, production"):
+    with pytest.raises(ProfileError, match="unknown profile 'prod'.*demo, k8s, production"):
         load_settings("prod")
 
 
