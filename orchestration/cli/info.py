@@ -26,11 +26,13 @@ def info() -> None:
         **{f"inbox/{site}": _inbox_line(layout.site_inbox(site)) for site in SITES},
         "image root": layout.images,
         "stage data": layout.data,
+        "object root": layout.object_root or "none: embeddings under the storage root",
         "catalog": layout.catalog,
         "label store": layout.label_store,
         "backbone": f"{backbone.model} ({weights}), {backbone.device}, {backbone.precision}, "
         f"batch {backbone.batch_size}",
         "pools": ", ".join(f"{k}={v}" for k, v in profile.pool_limits.items()),
+        "executor": profile.settings.deploy.executor,
     }
     for label, value in rows.items():
         # soft_wrap: paths are copied from the terminal, so they are never broken by a newline
