@@ -158,6 +158,9 @@ class CatalogSettings(_Strict):
     # A head's percentiles are ranked again once its scores grew or shrank by this share
     # since they were last ranked; between, new scores rank against that reference.
     rerank_growth: float = Field(default=0.1, ge=0)
+    # How long a writer (or `scoretag query`) waits while another process has the catalog
+    # open, before it fails saying which: a daily run takes minutes, not hours.
+    lock_timeout_s: float = Field(default=300, ge=0)
 
 
 Rating = Literal["g", "s", "q", "e"]

@@ -3,11 +3,14 @@ under the active head, in DuckDB. A run scores only the posts the active head ha
 activating another head makes the next run score everything under it, from cached
 embeddings, keeping the older heads' scores (`[catalog] keep_heads`)."""
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from assets.catalog.lock import CatalogBusy
 from assets.catalog.writer import (
     POST_COLUMNS,
     SCORE_COLUMNS,
@@ -60,16 +63,17 @@ def scored_catalog(
         now,
     )
     heads = registry(layout)
+    store = store_for(layout, backbone)
+    settings = profile.settings.catalog
     metadata: dict = {"posts": posts.height, "path": dg.MetadataValue.path(str(layout.catalog))}
-    with open_catalog(layout.catalog) as con:
+    with _opened(layout.catalog, settings.lock_timeout_s, context) as con:
         refresh_posts(con, posts)
         active = sync_heads(con, heads)
         if active is None:
             context.log.warning("no head is active: posts are in the catalog, without scores")
             return dg.MaterializeResult(metadata={**metadata, "active_head": "none"})
         head = heads.load(active)
-        settings = profile.settings.catalog
-        scored = score_missing(con, head, store_for(layout, backbone), settings.rerank_growth)
+        scored = score_missing(con, head, store, settings.rerank_growth)
         apply_retention(con, settings.keep_heads)
         held = counts(con, active)
         plot = histogram_png(
@@ -98,3 +102,14 @@ def scored_catalog(
     if head.card.get("trained_untrained_backbone"):
         metadata["quality_signal"] = "none: the active head was trained on an untrained backbone"
     return dg.MaterializeResult(metadata=metadata)
+
+
+@contextmanager
+def _opened(path: Path, timeout_s: float, context: dg.AssetExecutionContext):
+    """The catalog for writing; a run that waited out another process's lock fails saying so
+    (no retry: the other run is still writing)."""
+    try:
+        with open_catalog(path, timeout_s, on_wait=context.log.warning) as con:
+            yield con
+    except CatalogBusy as e:
+        raise dg.Failure(description=str(e), allow_retries=False) from None

@@ -6,6 +6,7 @@ import json
 
 import dagster as dg
 
+from assets.catalog import lock
 from assets.catalog.assets import scored_catalog
 from assets.catalog.statements import statement
 from assets.embeddings.assets import store_for
@@ -30,17 +31,18 @@ def scored_catalog_suite(
 ) -> dg.AssetCheckResult:
     """Every post whose image is embedded has a score under the active head; scores in
     [0, 1]; no (post, head) scored twice; percentiles in [0, 1] and in the scores' order."""
-    import duckdb
     import great_expectations as gx
 
-    layout = scoretag.load().layout
+    profile = scoretag.load()
+    layout = profile.layout
     active = registry(layout).active_version()
     if active is None:
         return dg.AssetCheckResult(passed=True, description="no active head: nothing scored")
     store = store_for(layout, backbone)
     if not store.shards():  # read_parquet refuses a glob that matches nothing
         return dg.AssetCheckResult(passed=True, description="no embeddings yet: nothing to score")
-    with duckdb.connect(str(layout.catalog), read_only=True) as con:
+    timeout_s = profile.settings.catalog.lock_timeout_s
+    with lock.connect(layout.catalog, read_only=True, timeout_s=timeout_s) as con:
         shards = store.shards_for(con)
         aggregates = con.execute(
             statement("catalog/check_aggregates"), {"head": active, "shards": shards}

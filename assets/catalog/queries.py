@@ -22,6 +22,7 @@ refused too (and so are `read_csv`/`read_parquet` of other files, the price of t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from assets.catalog import lock
 from assets.catalog.statements import SQL_DIR
 
 QUERIES_DIR = SQL_DIR / "queries"
@@ -229,9 +231,12 @@ def bind(query: NamedQuery, given: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def connect_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
+def connect_read_only(
+    path: Path | str, timeout_s: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> duckdb.DuckDBPyConnection:
     """The catalog, opened read-only and without access to any other file (see the module's
-    docstring for why both)."""
+    docstring for why both). While a run writes it, waits up to `timeout_s` (telling
+    `on_wait`), then raises CatalogBusy (an OSError)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -240,13 +245,16 @@ def connect_read_only(path: Path | str) -> duckdb.DuckDBPyConnection:
     try:
         # Set at connect, not by a later SET, so no statement ever runs with access on; the
         # locked configuration keeps ad-hoc SQL from changing settings (temp_directory...).
-        return duckdb.connect(
-            str(path),
+        return lock.connect(
+            path,
             read_only=True,
             config={"enable_external_access": False, "lock_configuration": True},
+            timeout_s=timeout_s,
+            on_wait=on_wait,
         )
     except duckdb.Error as e:
-        # Mostly: a writer holds the file's lock (a run is writing the catalog right now).
+        # Not a lock held by another process: a corrupt file, or this process holds the
+        # catalog open for writing.
         raise OSError(f"cannot open the catalog {path} read-only: {e}") from None
 
 
@@ -269,10 +277,16 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.
         raise ValueError(str(e)) from None
 
 
-def run_adhoc(path: Path | str, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+def run_adhoc(
+    path: Path | str,
+    sql: str,
+    params: dict[str, Any] | None = None,
+    timeout_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> pa.Table:
     """Run SQL (a named query's, with its bound `params`, or the user's own) on the catalog
-    at `path`, read-only."""
-    con = connect_read_only(path)
+    at `path`, read-only (waiting up to `timeout_s` for a run writing it)."""
+    con = connect_read_only(path, timeout_s, on_wait)
     try:
         return run(con, sql, params or {})
     finally:

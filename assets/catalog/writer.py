@@ -5,7 +5,9 @@ A run scores, from cached embeddings (nothing is ever re-embedded), what is new 
 active head's last run: each head keeps a cursor (the posts and embedding shards it has looked
 at), so a daily run costs its new posts, not the catalog. Percentiles rank against a per-head
 reference list that only a large change rebuilds. Only one process may write a DuckDB file:
-every writer runs in the `duckdb` pool.
+every writer runs in the `duckdb` pool, and one outside it waits for the lock (see lock.py).
+Each step that changes several tables runs in one transaction, so a run killed at any moment
+leaves the catalog as it was before that step.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import polars as pl
 import pyarrow as pa
 import torch
 
+from assets.catalog import lock
 from assets.catalog.statements import run_script, schema, statement
 from assets.embeddings.store import EmbeddingStore
 from assets.head.artifact import Head
@@ -58,10 +61,13 @@ SCORE_STATE = ("is_deleted", "immature")
 
 
 @contextmanager
-def open_catalog(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writing connection with the schema applied."""
+def open_catalog(
+    path: Path, timeout_s: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writing connection with the schema applied. While another process has the file open,
+    it waits up to `timeout_s` (telling `on_wait`), then raises CatalogBusy."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = lock.connect(path, timeout_s=timeout_s, on_wait=on_wait)
     try:
         for text in schema():
             con.execute(text)
@@ -81,14 +87,24 @@ def catalog_posts(current: pl.DataFrame, scores: pl.DataFrame, now) -> pl.DataFr
 
 
 def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> None:
-    with _registered(con, "new_posts", posts.with_row_index("arrival").to_arrow()):
-        con.execute("BEGIN")
-        try:
-            run_script(con, "catalog/refresh_posts")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with (
+        _registered(con, "new_posts", posts.with_row_index("arrival").to_arrow()),
+        _transaction(con),
+    ):
+        run_script(con, "catalog/refresh_posts")
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The statements run inside are committed together or not at all: a script of several
+    statements killed half-way would otherwise leave some tables changed and others not."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def sync_heads(con: duckdb.DuckDBPyConnection, heads: Registry) -> str | None:
@@ -103,7 +119,7 @@ def sync_heads(con: duckdb.DuckDBPyConnection, heads: Registry) -> str | None:
         schema={"version": pl.String, "head_type": pl.String, "card": pl.String},
     )
     active = heads.active_version()
-    with _registered(con, "registry_heads", frame.to_arrow()):
+    with _registered(con, "registry_heads", frame.to_arrow()), _transaction(con):
         run_script(con, "catalog/sync_heads", {"active": active or ""})
     return active
 
@@ -173,8 +189,7 @@ def score_missing(
     clock.lap("read_predict")
     rerank = _rerank_due(cursor.ranked, cursor.scored + new.height, rerank_growth)
     read_names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
-    con.execute("BEGIN")
-    try:
+    with _transaction(con):
         _write_scores(con, head.version, new, rerank)
         with _registered(con, "read_shards", read_names):
             run_script(
@@ -182,10 +197,6 @@ def score_missing(
                 "catalog/advance_cursor",
                 {"head": head.version, "through": cursor.latest},
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     clock.lap("write")
     return Scored(
         head.version,
@@ -403,7 +414,8 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> I
 
 
 def apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> None:
-    run_script(con, "catalog/retention", {"keep": keep})
+    with _transaction(con):
+        run_script(con, "catalog/retention", {"keep": keep})
 
 
 def counts(con: duckdb.DuckDBPyConnection, head: str) -> dict:

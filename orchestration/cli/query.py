@@ -245,8 +245,16 @@ def query(
     else:
         text, values = sql, {}
 
+    profile = current_profile()
     try:
-        table = run_adhoc(current_profile().layout.catalog, text, values)
-    except (OSError, ValueError) as e:  # PermissionError, FileNotFoundError included
+        table = run_adhoc(
+            profile.layout.catalog,
+            text,
+            values,
+            profile.settings.catalog.lock_timeout_s,
+            # stderr: stdout may be the CSV or JSON the user is piping on
+            on_wait=lambda message: click.echo(f"{message} (Ctrl-C to stop)", err=True),
+        )
+    except (OSError, ValueError) as e:  # PermissionError, FileNotFoundError, CatalogBusy
         raise click.ClickException(str(e)) from None
     write(table, fmt, out)
