@@ -4,6 +4,7 @@ activating another head makes the next run score everything under it, from cache
 embeddings, keeping the older heads' scores (`[catalog] keep_heads`)."""
 
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from assets.catalog.writer import (
     sync_heads,
 )
 from assets.embeddings.assets import embeddings, store_for
+from assets.embeddings.store import EmbeddingStore
+from assets.head.artifact import BackboneMismatch, Head, require_backbone
 from assets.head.assets import aesthetic_head
 from assets.head.paths import registry
 from assets.ingest.current import current_posts
@@ -73,6 +76,7 @@ def scored_catalog(
             context.log.warning("no head is active: posts are in the catalog, without scores")
             return dg.MaterializeResult(metadata={**metadata, "active_head": "none"})
         head = heads.load(active)
+        _require_backbone(head, store)
         scored = score_missing(con, head, store, settings.rerank_growth)
         apply_retention(con, settings.keep_heads)
         held = counts(con, active)
@@ -112,4 +116,11 @@ def _opened(path: Path, timeout_s: float, context: dg.AssetExecutionContext):
         with open_catalog(path, timeout_s, on_wait=context.log.warning) as con:
             yield con
     except CatalogBusy as e:
+        raise dg.Failure(description=str(e), allow_retries=False) from None
+
+
+def _require_backbone(head: Head, store: EmbeddingStore) -> None:
+    try:
+        require_backbone(head, asdict(store.identity))
+    except BackboneMismatch as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None

@@ -136,6 +136,33 @@ def _affine_scores(source: torch.Tensor, w: torch.Tensor, const: float) -> np.nd
     return out.numpy()
 
 
+class BackboneMismatch(ValueError):
+    """A head asked to score the embeddings of a backbone other than the one it was made for."""
+
+
+def require_backbone(head: Head, backbone: dict[str, Any]) -> None:
+    """Refuse to let `head` score embeddings of `backbone` (an Identity as a dict) when its
+    card names another: vectors of the same width from another model are scored without any
+    error, and the scores mean nothing. A card naming no backbone cannot be checked."""
+    made_for = head.card.get("backbone")
+    if not made_for or _plain(made_for) == _plain(backbone):
+        return
+    raise BackboneMismatch(
+        f"head {head.version} was made for {_describe(made_for)} embeddings, but the "
+        f"embeddings here are {_describe(backbone)}'s: activate a head made for this backbone "
+        "(`scoretag head list` shows each head's backbone) or switch [backbone] back"
+    )
+
+
+def _plain(value: Any) -> Any:
+    # Tuples and lists compare unequal: both sides as JSON has them.
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _describe(backbone: dict[str, Any]) -> str:
+    return f"{backbone.get('model', '?')} / {backbone.get('weights', '?')}"
+
+
 def build_card(net: HeadNet, **fields: Any) -> dict[str, Any]:
     """A card for `net`: the architecture and input from the network, the rest from
     `fields` (backbone, head_type, hyperparameters, labels, metrics, ...)."""

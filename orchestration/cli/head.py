@@ -153,12 +153,25 @@ def list_heads() -> None:
 @head.command()
 @click.argument("version")
 def activate(version: str) -> None:
-    """Make head VERSION (or a unique prefix) the active one."""
+    """Make head VERSION (or a unique prefix) the active one.
+
+    The head must have been made for the profile's backbone: the catalog scores cached
+    embeddings of that backbone with it."""
+    from dataclasses import asdict
+
+    from assets.head.artifact import BackboneMismatch, require_backbone
+    from orchestration.backbone import identity
+
+    heads = registry()
     try:
-        full = registry().activate(version, reason="activated by hand")
+        chosen = heads.load(version)
+        require_backbone(chosen, asdict(identity(current_profile().settings.backbone)))
     except KeyError as e:
         # KeyError quotes its message: the registry's text says which versions it knows.
         raise click.ClickException(str(e.args[0])) from None
+    except (BackboneMismatch, FileNotFoundError) as e:  # also: the backbone's checkpoint
+        raise click.ClickException(f"not activated: {e}") from None
+    full = heads.activate(chosen.version, reason="activated by hand")
     console.print(f"Active head: {full}")
     console.print(
         "The next catalog run (`scoretag run`, the `catalog` job, or the daily_rescore "

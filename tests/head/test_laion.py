@@ -208,8 +208,8 @@ def test_pickled_object_is_refused_unopened(tmp_path):
 # --- scoretag head ---------------------------------------------------------------------------
 
 
-def head_cli(home: Path, *args: str):
-    return CliRunner().invoke(cli, ["--profile", "demo", "--home", str(home), "head", *args])
+def head_cli(home: Path, *args: str, profile: str = "demo"):
+    return CliRunner().invoke(cli, ["--profile", profile, "--home", str(home), "head", *args])
 
 
 def predict_cli(home: Path, head: object, embeddings: Path, out: object):
@@ -252,7 +252,11 @@ def test_cli_import_list_activate_predict(imported, tmp_path):
     assert listed.exit_code == 0, listed.output
     assert version in listed.output and "laion-reluMSE" in listed.output
 
-    activated = head_cli(home, "activate", version[:6])
+    # The demo's backbone is not the ViT-L/14 LAION heads read; production's is.
+    refused = head_cli(home, "activate", version[:6])
+    assert refused.exit_code == 1 and "made for ViT-L-14 / openai embeddings" in refused.output
+    assert registry.active_version() is None
+    activated = head_cli(home, "activate", version[:6], profile="production")
     assert activated.exit_code == 0, activated.output
     assert registry.active_version() == version
     assert registry.history()[-1]["reason"] == "activated by hand"
