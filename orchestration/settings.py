@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "demo"
@@ -20,6 +20,19 @@ DEFAULT_PROFILE = "demo"
 
 class ProfileError(ValueError):
     """A profile or config file that cannot be used, with a message meant for the user."""
+
+
+def _known_site(name: str) -> str:
+    # Imported here: storage imports this module (for Settings).
+    from orchestration.storage import SITES
+
+    if name not in SITES:
+        raise ValueError(f"unknown site {name!r}: choose among {', '.join(SITES)}")
+    return name
+
+
+# A site named in a profile: a typo would otherwise match no post and change nothing, silently.
+Site = Annotated[str, AfterValidator(_known_site)]
 
 
 class _Strict(BaseModel):
@@ -61,7 +74,7 @@ class NormalizeSettings(_Strict):
     period: str = Field(default="1y", pattern=r"^[1-9][0-9]*(y|mo|q)$")
     maturity_days: int = Field(default=30, ge=0)
     min_cohort_size: int = Field(default=50, ge=1)
-    site_priority: tuple[str, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
+    site_priority: tuple[Site, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
 
 
 DEFAULT_STYLES: dict[str, tuple[str, ...]] = {
@@ -178,19 +191,19 @@ class CaptionSettings(_Strict):
 
     policy: Literal["absolute", "quantile"] = "quantile"
     cut_points: tuple[float, ...] = DECILE_CUT_POINTS
-    calibration_sites: tuple[str, ...] = ()  # the calibration scope; empty: every site
+    calibration_sites: tuple[Site, ...] = ()  # the calibration scope; empty: every site
     calibration_ratings: tuple[Rating, ...] = ()  # empty: every rating
     style: Literal["v6", "v7", "none"] = "v6"
     min_bucket: int = Field(default=1, ge=1, le=9)  # lower buckets are not exported
     ratings: tuple[Rating, ...] = RATINGS  # exported ratings
-    sites: tuple[str, ...] = ()  # exported sites; empty: every site
+    sites: tuple[Site, ...] = ()  # exported sites; empty: every site
     rating_tags: dict[Rating, str] = {
         "g": "rating_safe",
         "s": "rating_questionable",
         "q": "rating_questionable",
         "e": "rating_explicit",
     }
-    source_tags: dict[str, str] = {}  # site -> tag after the rating tag (Pony's source_*)
+    source_tags: dict[Site, str] = {}  # site -> tag after the rating tag (Pony's source_*)
     blacklist: tuple[str, ...] = ()  # dropped tags, in either spelling (spaces or underscores)
     underscores_to_spaces: bool = True
     escape_parentheses: bool = True  # `\(` and `\)`, as A1111-style prompts need
@@ -307,6 +320,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ProfileError(f"config file not found: {path}") from None
+    except OSError as e:  # a folder, or a file this user may not read
+        raise ProfileError(f"cannot read the config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path} is not valid TOML: it is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ProfileError(f"{path} is not valid TOML: {e}") from None
 
