@@ -5,6 +5,8 @@ embeddings), then `embed` for raw files not yet embedded with the profile's back
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +21,30 @@ from orchestration.resources import BackboneResource
 
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _below_error(record: logging.LogRecord) -> bool:
+    # Dagster logs a failed step with its stack trace, and each step skipped after it, as
+    # errors; the commands print every failure themselves, as its message (`_error_message`).
+    return record.levelno < logging.ERROR
+
+
+@dg.logger(
+    config_schema={"log_level": dg.Field(str, is_required=False, default_value="WARNING")},
+    description="The terminal of a scoretag command: warnings, and no stack traces.",
+)
+def terminal(init_context: dg.InitLoggerContext) -> logging.Logger:
+    level = init_context.logger_config["log_level"]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(_below_error)
+    log = logging.Logger("scoretag", level)
+    log.addHandler(handler)
+    return log
+
+
+def _job(defs: dg.Definitions, name: str) -> dg.JobDefinition:
+    return defs.resolve_job_def(name).with_logger_defs({"console": terminal})
 
 
 @dataclass
@@ -97,7 +123,7 @@ def _per_file(
     on_step: Callable[[str], None],
 ) -> None:
     register(instance, files)
-    job = defs.resolve_job_def(job_name)
+    job = _job(defs, job_name)
     for raw in files:
         on_step(f"{job_name} {raw.key}")
         result = job.execute_in_process(
@@ -140,7 +166,7 @@ def _run(
     outcome: RunOutcome,
     run_config: dict | None = None,
 ) -> None:
-    result = defs.resolve_job_def(job).execute_in_process(
+    result = _job(defs, job).execute_in_process(
         run_config={**QUIET, **(run_config or {})}, instance=instance, raise_on_error=False
     )
     collect(instance, [result.run_id], outcome)
