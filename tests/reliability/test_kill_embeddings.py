@@ -1,5 +1,5 @@
-"""A run killed at any moment (SIGKILL, as an OOM kill or a lost node) resumes where its
-last committed shard ended and gives the embeddings an uninterrupted run gives."""
+"""SIGKILL during embeddings: a run killed at any moment (an OOM kill, a lost node) resumes
+where its last committed shard ended and gives the embeddings an uninterrupted run gives."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def _kill_after_shards(layout: Layout, shards: int) -> int:
         [
             sys.executable,
             "-m",
-            "tests.embeddings.killable_run",
+            "tests.reliability.killable",
+            "embed",
             str(layout.home),
             DANBOORU_DUMP,
             str(SHARD_SIZE),
