@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -108,6 +109,9 @@ def test_a_killed_export_leaves_the_previous_one_whole(tmp_path: Path):
         text=True,
     )
     try:
+        # a child that never gets there fails the test instead of hanging it
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, "the export never staged its first shard"
         assert process.stdout.readline().strip() == "staged 0"
         assert any(p.name.endswith(".tmp") for p in out.iterdir())  # it was writing
     finally:
