@@ -15,7 +15,7 @@ def _inbox_line(path) -> str:
 
 @click.command()
 def info() -> None:
-    """Show the active profile, its settings and where it keeps its data."""
+    """Show the active profile, its settings and where its data is."""
     profile = current_profile()
     layout, backbone = profile.layout, profile.settings.backbone
     weights = backbone.checkpoint or backbone.pretrained or "random init (untrained)"
