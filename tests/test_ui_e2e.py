@@ -1,0 +1,271 @@
+"""The product as a user meets it in the Dagster UI.
+
+On a fresh storage root and DAGSTER_HOME: the demo is built and run (`make demo`), then
+`scoretag ui` starts `dagster dev` headless. The test waits for /server_info and for the
+code location to load, opens /asset-groups in Debian's Chromium (Playwright), checks that the
+eight assets and every asset check are shown, launches a materialization of the whole graph
+through the GraphQL API (the per-raw-file job for one file, then `main`: every asset and
+check, as `scoretag run` does),
+waits for it to succeed, and saves screenshots of the graph under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestration.cli import cli
+from orchestration.jobs import INGEST_JOB, MAIN_JOB
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ASSETS = (
+    "raw_posts",
+    "normalized_scores",
+    "rating_pool",
+    "manual_labels",
+    "embeddings",
+    "aesthetic_head",
+    "scored_catalog",
+    "caption_shards",
+)
+LOCATION_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+CHECKS_QUERY = """
+{ assetNodes { assetKey { path } assetChecksOrError {
+    ... on AssetChecks { checks { name } } } } }
+"""
+PARTITIONS_QUERY = """
+{ assetNodeOrError(assetKey: {path: ["raw_posts"]}) { ... on AssetNode { partitionKeys } } }
+"""
+REPOSITORY_QUERY = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }
+"""
+LAUNCH_MUTATION = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+RUN_QUERY = """
+query Run($id: ID!) {
+  runOrError(runId: $id) { ... on Run { status } ... on PythonError { message } }
+}
+"""
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{base}/graphql", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as e:  # the server's own words, not only the status
+        raise AssertionError(f"GraphQL answered {e.code}: {e.read()[:2000]!r}") from None
+    assert "errors" not in payload, payload["errors"]
+    return payload["data"]
+
+
+def _wait(what: str, probe, timeout: float, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            found = probe()
+            if found:
+                return found
+            last = found
+        except OSError as e:  # not listening yet
+            last = e
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def _location_loaded(base: str) -> bool:
+    entries = _graphql(base, LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
+    states = [e["locationOrLoadError"] for e in entries]
+    errors = [s["message"] for s in states if s and s["__typename"] == "PythonError"]
+    assert not errors, errors
+    return bool(states) and all(s and s["__typename"] == "RepositoryLocation" for s in states)
+
+
+@pytest.fixture
+def demo_ui(tmp_path: Path):
+    """The demo, materialized once, behind a `scoretag ui` (dagster dev) on a free port."""
+    home = tmp_path / "home"
+    ran = CliRunner().invoke(cli, ["--profile", "demo", "--home", str(home), "demo", "run"])
+    assert ran.exit_code == 0, ran.output
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORETAG_", "DAGSTER_"))}
+    scoretag = Path(sys.executable).parent / "scoretag"
+    command = [str(scoretag), "--profile", "demo", "--home", str(home), "ui", "--port", str(port)]
+    log = (tmp_path / "dagster-dev.log").open("w")
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, to stop dagster dev and its children
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait("/server_info", lambda: _get(f"{base}/server_info"), timeout=180)
+        _wait("the code location", lambda: _location_loaded(base), timeout=240)
+        yield base, home
+    finally:
+        os.killpg(server.pid, signal.SIGINT)  # dagster dev shuts its daemon and servers down
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the UI test")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _checks(base: str) -> dict[str, list[str]]:
+    nodes = _graphql(base, CHECKS_QUERY)["assetNodes"]
+    return {
+        "/".join(n["assetKey"]["path"]): [c["name"] for c in n["assetChecksOrError"]["checks"]]
+        for n in nodes
+    }
+
+
+def _smallest_raw_file(base: str, home: Path) -> str:
+    """raw_posts' partition (a raw file, `<site>/<file>`) of the fewest bytes."""
+    node = _graphql(base, PARTITIONS_QUERY)["assetNodeOrError"]
+    return min(node["partitionKeys"], key=lambda key: (home / "inbox" / key).stat().st_size)
+
+
+def _launch(base: str, job: str, tags: dict[str, str] | None = None) -> str:
+    """Launch `job` as the UI's Launchpad does; returns the run's final status."""
+    repository = _graphql(base, REPOSITORY_QUERY)["repositoriesOrError"]["nodes"][0]
+    params = {
+        "selector": {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "jobName": job,
+        },
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
+    }
+    launched = _graphql(base, LAUNCH_MUTATION, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    def finished():
+        found = _graphql(base, RUN_QUERY, {"id": run_id})["runOrError"]
+        assert "message" not in found, found
+        return found["status"] if found["status"] in DONE else None
+
+    return _wait(f"run {run_id} of {job}", finished, timeout=900, every=2)
+
+
+def _materialize_everything(base: str, partition: str) -> dict[str, str]:
+    """The whole graph as `scoretag run` materializes it: the per-file job for one raw file
+    (the demo has run every other), then `main`, everything downstream, with every check."""
+    return {
+        INGEST_JOB: _launch(base, INGEST_JOB, {"dagster/partition": partition}),
+        MAIN_JOB: _launch(base, MAIN_JOB),
+    }
+
+
+def test_the_ui_shows_the_lineage_and_materializes_all_of_it(browser, demo_ui):
+    # browser first: without Chromium the test skips before building anything
+    base, home = demo_ui
+    checks = _checks(base)
+    assert set(ASSETS) <= set(checks), sorted(checks)
+    assert all(checks[name] for name in ASSETS), checks  # every asset has checks
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "ui-failure.png").unlink(missing_ok=True)
+
+    page = browser.new_page(viewport={"width": 1800, "height": 1100})
+    _show_graph(page, base)
+    for name in ASSETS:  # each asset's checks are listed on its page
+        page.goto(f"{base}/assets/{name}?view=checks", wait_until="networkidle")
+        for check in checks[name]:
+            _visible(page, check)
+
+    statuses = _materialize_everything(base, _smallest_raw_file(base, home))
+    assert statuses == {INGEST_JOB: "SUCCESS", MAIN_JOB: "SUCCESS"}, statuses
+    _show_graph(page, base)
+    page.screenshot(path=str(ARTIFACTS / "ui-asset-graph.png"), full_page=True)
+
+
+def _visible(page, text: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    # The UI also renders each name in a hidden element that measures it for truncation.
+    try:
+        page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+    except PlaywrightTimeout:
+        page.screenshot(path=str(ARTIFACTS / "ui-failure.png"), full_page=True)
+        raise
+
+
+def _show_graph(page, base: str) -> None:
+    """The global lineage with every group expanded (the UI's shortcut for it is Alt+E)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(f"{base}/asset-groups", wait_until="networkidle")
+    # The group's node in the graph: the second "ingest" shown (the first is the sidebar's).
+    page.get_by_text("ingest", exact=True).filter(visible=True).nth(1).wait_for(timeout=60_000)
+    first = page.get_by_text(ASSETS[0], exact=True).filter(visible=True).first
+    for _ in range(10):  # the shortcut does nothing until the graph's handlers are attached
+        page.locator("body").click(position={"x": 1000, "y": 300})  # the graph, not a field
+        page.keyboard.press("Alt+e")
+        try:
+            first.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    for name in ASSETS:
+        _visible(page, name)
