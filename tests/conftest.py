@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots, for people
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's: Playwright cannot download its own here
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +106,16 @@ def scored_home(demo_layout, demo_scored, tmp_path):
     layout.images.rmdir()
     layout.images.symlink_to(demo_layout.images, target_is_directory=True)
     return layout
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium under Playwright, or a skip that says why."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

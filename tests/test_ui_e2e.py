@@ -27,17 +27,9 @@ from click.testing import CliRunner
 
 from orchestration.cli import cli
 from orchestration.jobs import INGEST_JOB, MAIN_JOB
+from tests.conftest import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ASSETS = (
     "raw_posts",
     "normalized_scores",
@@ -161,17 +153,6 @@ def demo_ui(tmp_path: Path):
         log.close()
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the UI test")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _checks(base: str) -> dict[str, list[str]]:
     nodes = _graphql(base, CHECKS_QUERY)["assetNodes"]
     return {
@@ -224,7 +205,6 @@ def test_the_ui_shows_the_lineage_and_materializes_all_of_it(browser, demo_ui):
     checks = _checks(base)
     assert set(ASSETS) <= set(checks), sorted(checks)
     assert all(checks[name] for name in ASSETS), checks  # every asset has checks
-    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "ui-failure.png").unlink(missing_ok=True)
 
     page = browser.new_page(viewport={"width": 1800, "height": 1100})

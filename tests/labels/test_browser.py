@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
-import pytest
 
 from assets.labels.queue import labeling_order
+from tests.conftest import ARTIFACTS
 from tests.labels.conftest import make_home, store_events
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VALUES = [3, 1, 4, 1, 5, 2, 2, 3, 5, 4]
 POOL = 40
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def shown(page) -> str:
@@ -81,7 +59,6 @@ def test_label_ten_with_the_keyboard_undo_one_and_reload(browser, tmp_path, demo
     page.keyboard.press("?")
     assert page.is_visible("#help")
     page.keyboard.press("?")
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "labeling-app.png"))
 
     events = store_events(server.home)
