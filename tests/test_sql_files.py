@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from assets.catalog.statements import SQL_DIR, schema, statement
@@ -53,9 +54,9 @@ def test_captions_statements_run_on_an_empty_catalog(path: Path):
     for text in schema():
         con.execute(text)
     con.execute(statement("captions/macros"))
-    con.register(
-        "new_calibration", con.sql("SELECT 1 AS bucket, 0.0 AS min_score, 1.0 AS max_score").arrow()
-    )
+    # A table in memory: a reader over this same connection would wait on it for ever.
+    rows = pa.table({"bucket": [1], "min_score": [0.0], "max_score": [1.0]})
+    con.register("new_calibration", rows)
     sql = path.read_text()
     used = set(re.findall(r"\$([a-z_]+)", sql))
     con.execute(sql, {k: v for k, v in PARAMS.items() if k in used})
