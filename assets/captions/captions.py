@@ -21,7 +21,7 @@ different tags needs a 64-bit collision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +37,7 @@ PHILOMENA_ARTIST = "artist:"
 _SEED = 0x5C0DE7A6
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads row numbers over all 64 bits
 _EMPTY = pl.lit([], dtype=pl.List(pl.String))
+Cleaner = Callable[[pl.Series], pl.Series]
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class _Flat:
     offsets: np.ndarray
 
     @classmethod
-    def of(cls, lists: pl.Series, clean) -> _Flat:
+    def of(cls, lists: pl.Series, clean: Cleaner) -> _Flat:
         lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
         offsets = np.zeros(len(lists) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -193,13 +194,13 @@ def _hash(values: pl.Series) -> np.ndarray:
     return values.hash(seed=_SEED).to_numpy()
 
 
-def _cleaner(rules: CaptionRules):
+def _cleaner(rules: CaptionRules) -> Cleaner:
     if rules.underscores_to_spaces:
         return lambda values: values.str.replace_all("_", " ", literal=True)
     return lambda values: values
 
 
-def _blacklisted(rules: CaptionRules, clean) -> pl.Series:
+def _blacklisted(rules: CaptionRules, clean: Cleaner) -> pl.Series:
     """Hashes of the blacklist, cleaned, in both spellings."""
     forms = {
         f for tag in rules.blacklist for f in (tag, tag.replace(" ", "_"), tag.replace("_", " "))
