@@ -85,7 +85,7 @@ def caption_shards_manifest(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     if not exports:
         return dg.AssetCheckResult(passed=True, description="nothing exported yet")
     outcomes, metadata = [], {}
-    with connect(profile.layout.catalog, writable=False) as con:
+    with connect(profile.layout.catalog, False, profile.settings.catalog.lock_timeout_s) as con:
         for fmt, (folder, manifest) in exports.items():
             where = Filter.described(manifest["filter"])
             selected = sum(selection_buckets(con, manifest["head_version"], where).values())
@@ -113,7 +113,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
     tolerance = profile.settings.captions.distribution_tolerance
     if not profile.layout.catalog.is_file():
         return dg.AssetCheckResult(passed=True, description="no catalog yet")
-    with connect(profile.layout.catalog, writable=False) as con:
+    with connect(profile.layout.catalog, False, profile.settings.catalog.lock_timeout_s) as con:
         head = active_head(con)
         calibration = load(con, head, calibration_record(profile.layout, head)) if head else None
         if calibration is None or not calibration.shares:

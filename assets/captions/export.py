@@ -28,6 +28,7 @@ from assets.captions.captions import CaptionRules, build_captions, score_tags
 from assets.captions.formats import ROW_COLUMNS
 from assets.captions.selection import Filter, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
+from assets.catalog import lock
 
 SIMPLETUNER = {
     "caption_strategy": "parquet",
@@ -69,6 +70,7 @@ class Request:
     record: Path  # the calibration record's folder
     command: str = ""
     notes: dict = field(default_factory=dict)  # extra manifest entries (quality signal)
+    lock_timeout_s: float = 0.0  # how long to wait while another process holds the catalog
 
     def __post_init__(self) -> None:
         if self.rules.min_bucket != self.where.min_bucket:
@@ -102,14 +104,14 @@ def calibrate(
     return calibration
 
 
-def connect(catalog: Path, writable: bool) -> duckdb.DuckDBPyConnection:
-    """The catalog, with the stage's macros; errors say what to do."""
+def connect(catalog: Path, writable: bool, timeout_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """The catalog, with the stage's macros, waiting up to `timeout_s` while another process
+    holds it; errors say what to do."""
     if not catalog.is_file():
         raise FileNotFoundError(f"no catalog at {catalog}: run the pipeline first (`scoretag run`)")
     try:
-        con = duckdb.connect(str(catalog), read_only=not writable)
+        con = lock.connect(catalog, read_only=not writable, timeout_s=timeout_s)
     except duckdb.Error as e:
-        # Mostly: another process (a pipeline run) holds the catalog's write lock.
         raise OSError(f"cannot open the catalog {catalog}: {e}") from None
     prepare(con)
     return con
@@ -119,7 +121,7 @@ def export_catalog(
     catalog: Path, request: Request, images: Images, writable: bool, now: datetime
 ) -> Result:
     """Run one export. Read-only, a head without cut-points raises CalibrationNeeded."""
-    with connect(catalog, writable) as con:
+    with connect(catalog, writable, request.lock_timeout_s) as con:
         head = active_head(con)
         if head is None:
             return Result(None, "no head is active: nothing is scored, so nothing to export")

@@ -64,4 +64,13 @@ def request_for(profile: Profile, fmt: str, out: Path, **overrides) -> Request:
     command = command_line(profile.name, profile.config, fmt, rules, where, out, size)
     notes = quality_notes(profile, registry(profile.layout).active_version())
     policy = Policy.from_settings(settings)
-    return Request(target, rules, where, policy, calibration_dir(profile.layout), command, notes)
+    return Request(
+        target,
+        rules,
+        where,
+        policy,
+        calibration_dir(profile.layout),
+        command,
+        notes,
+        lock_timeout_s=profile.settings.catalog.lock_timeout_s,
+    )

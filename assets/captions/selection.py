@@ -21,6 +21,7 @@ from assets.captions.formats import NEED_LOOSE_FILES, NEED_ROOT
 from assets.catalog.statements import statement
 from assets.embeddings.locate import LOCATION, locate
 from orchestration.settings import RATINGS
+from orchestration.storage import SITES
 
 IMAGE_NOT_FOUND = "image_not_found"
 IMAGE_IN_TAR = "image_in_tar"
@@ -41,6 +42,11 @@ class Filter:
         if unknown or not self.ratings:
             raise ValueError(
                 f"ratings must be some of {', '.join(RATINGS)}, not {', '.join(self.ratings)}"
+            )
+        if set(self.sites) - set(SITES):
+            # a typo would select nothing, silently
+            raise ValueError(
+                f"sites must be some of {', '.join(SITES)}, not {', '.join(self.sites)}"
             )
 
     def params(self, head: str) -> dict:

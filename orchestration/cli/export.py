@@ -131,7 +131,8 @@ def calibrate(policy: str | None, force: bool) -> None:
     profile = current_profile()
     chosen = Policy.from_settings(profile.settings.captions, name=policy)
     try:
-        with connect(profile.layout.catalog, writable=True) as con:
+        timeout_s = profile.settings.catalog.lock_timeout_s
+        with connect(profile.layout.catalog, True, timeout_s) as con:
             head = active_head(con)
             if head is None:
                 raise click.ClickException("no head is active: activate one first")

@@ -3,6 +3,9 @@ found or counted as missing, and the same buckets as `scoretag query bucket_dist
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,7 +166,7 @@ def test_the_filter(home, where: Filter, expected: set[str]):
 
 
 def test_an_empty_selection_writes_an_empty_export_and_says_why(home):
-    result = _export(home, _request(home, where=Filter(min_bucket=9, sites=("nowhere",))))
+    result = _export(home, _request(home, where=Filter(min_bucket=9, sites=("gelbooru",))))
     assert result.selected == 0 and result.rows == 0 and result.outcome.manifest["shards"] == []
     assert "no post matches the filter (bucket >= 9" in result.message
 
@@ -227,3 +230,26 @@ def test_kohya_leaves_out_images_an_index_puts_outside_the_root(home, tmp_path: 
     rows = _rows(parquet, home.home / "out" / "parquet").filter(pl.col("md5") == md5)
     assert rows["filename"].to_list() == [None]
     assert rows["image_path"].to_list() == [str(outside / "picture.png")]
+
+
+def test_a_catalog_held_by_another_process_is_waited_for_then_named(home):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(home.catalog)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        request = replace(_request(home), lock_timeout_s=0.3)
+        with pytest.raises(OSError, match="is being written by process .* waited 0.3 s"):
+            export_catalog(home.catalog, request, _images(home), False, NOW)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert _export(home).rows == 18  # once it has let go
+
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
