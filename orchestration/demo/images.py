@@ -272,8 +272,11 @@ def _render_all(specs: list[ImageSpec], out_dir: Path, workers: int) -> list[dic
         return [render(spec) for spec in specs]
     # Biggest first, so that no worker is left alone with a 2048 px picture at the end.
     ordered = sorted(specs, key=lambda s: s.width * s.height, reverse=True)
-    # fork starts in milliseconds and shares the imported modules; spawn costs ~1 s of imports.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    # Not fork: the caller may hold threads (polars', torch's, a test runner's) whose locks a
+    # forked child inherits held, and waits on for ever. forkserver forks workers from a clean
+    # single-threaded server: near fork's start-up cost without that hazard.
+    methods = multiprocessing.get_all_start_methods()
+    method = "forkserver" if "forkserver" in methods else "spawn"
     with multiprocessing.get_context(method).Pool(min(workers, len(specs))) as pool:
         return list(pool.imap_unordered(render, ordered, chunksize=4))
 
