@@ -22,7 +22,7 @@ different tags needs a 64-bit collision.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import polars as pl
@@ -68,20 +68,8 @@ class CaptionRules:
     @classmethod
     def from_settings(cls, settings, **overrides) -> CaptionRules:
         """From a CaptionSettings, with `overrides` (style, min_bucket) taking precedence."""
-        fields = {
-            name: getattr(settings, name)
-            for name in (
-                "style",
-                "min_bucket",
-                "rating_tags",
-                "source_tags",
-                "blacklist",
-                "underscores_to_spaces",
-                "escape_parentheses",
-                "keep_tokens_separator",
-            )
-        }
-        return cls(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+        values = {name: getattr(settings, name) for name in rule_names()}
+        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
     def describe(self) -> dict:
         return {
@@ -94,6 +82,12 @@ class CaptionRules:
             "escape_parentheses": self.escape_parentheses,
             "keep_tokens_separator": self.keep_tokens_separator,
         }
+
+
+def rule_names() -> tuple[str, ...]:
+    """The names of CaptionRules' fields: the `[captions]` settings and manifest entries that
+    shape a caption."""
+    return tuple(f.name for f in fields(CaptionRules))
 
 
 def score_tags(bucket: int, style: str, min_bucket: int = 1) -> list[str]:

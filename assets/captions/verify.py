@@ -10,25 +10,13 @@ from pathlib import Path
 import polars as pl
 
 from assets.captions import manifest as manifests
-from assets.captions.captions import CaptionRules, fixed_prefix, score_tags
+from assets.captions.captions import CaptionRules, fixed_prefix, rule_names, score_tags
 from assets.captions.formats import read_rows
-
-# The caption entries of a manifest that are rules (the rest describes them).
-_RULE_KEYS = (
-    "style",
-    "min_bucket",
-    "rating_tags",
-    "source_tags",
-    "blacklist",
-    "underscores_to_spaces",
-    "escape_parentheses",
-    "keep_tokens_separator",
-)
 
 
 def rules_of(manifest: dict) -> CaptionRules:
     caption = manifest["caption"]
-    return CaptionRules(**{k: caption[k] for k in _RULE_KEYS})
+    return CaptionRules(**{k: caption[k] for k in rule_names()})
 
 
 def read_export(out: Path, manifest: dict) -> pl.DataFrame:
