@@ -11,6 +11,7 @@ import functools
 import hashlib
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,12 +274,14 @@ def _render_all(specs: list[ImageSpec], out_dir: Path, workers: int) -> list[dic
     # Biggest first, so that no worker is left alone with a 2048 px picture at the end.
     ordered = sorted(specs, key=lambda s: s.width * s.height, reverse=True)
     # Not fork: the caller may hold threads (polars', torch's, a test runner's) whose locks a
-    # forked child inherits held, and waits on for ever. forkserver forks workers from a clean
-    # single-threaded server: near fork's start-up cost without that hazard.
+    # forked child inherits held. forkserver forks workers from a clean single-threaded server,
+    # near fork's start-up cost. And not multiprocessing.Pool: leaving it SIGTERMs the workers,
+    # which a worker with an inherited signal handler survives, and the join then waits for
+    # ever; the executor stops its workers by message and raises if one dies.
     methods = multiprocessing.get_all_start_methods()
-    method = "forkserver" if "forkserver" in methods else "spawn"
-    with multiprocessing.get_context(method).Pool(min(workers, len(specs))) as pool:
-        return list(pool.imap_unordered(render, ordered, chunksize=4))
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with ProcessPoolExecutor(min(workers, len(specs)), mp_context=context) as pool:
+        return list(pool.map(render, ordered, chunksize=4))
 
 
 def build_images(
