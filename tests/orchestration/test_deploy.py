@@ -83,17 +83,17 @@ def test_the_k8s_profile_runs_every_job_with_one_pod_per_step(tmp_path: Path):
         _executor_config(job)  # the profile's pod settings pass dagster-k8s's schema
 
 
-@pytest.mark.parametrize("profile", ["demo", "production"])
-def test_local_profiles_keep_dagsters_default_executor(profile: str, tmp_path: Path):
-    for job in _jobs(_defs(profile, tmp_path)):
+def test_production_keeps_dagsters_default_executor(tmp_path: Path):
+    for job in _jobs(_defs("production", tmp_path)):
         assert job.executor_def.name == "multi_or_in_process_executor", job.name
 
 
-def test_a_profile_may_run_every_step_in_one_process(tmp_path: Path):
-    override = tmp_path / "in_process.toml"
-    override.write_text('[deploy]\nexecutor = "in_process"\n')
+def test_the_demo_runs_every_step_in_one_process_and_a_config_may_change_it(tmp_path: Path):
+    assert {job.executor_def.name for job in _jobs(_defs("demo", tmp_path))} == {"in_process"}
+    override = tmp_path / "multiprocess.toml"
+    override.write_text('[deploy]\nexecutor = "multiprocess"\n')
     defs = _defs("demo", tmp_path, str(override))
-    assert {job.executor_def.name for job in _jobs(defs)} == {"in_process"}
+    assert {job.executor_def.name for job in _jobs(defs)} == {"multi_or_in_process_executor"}
 
 
 @pytest.mark.parametrize("profile", available_profiles())
