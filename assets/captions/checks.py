@@ -14,6 +14,7 @@ from assets.captions.paths import calibration_record, export_dir
 from assets.captions.selection import Filter, selection_buckets
 from assets.captions.verify import caption_counts, count_problems, read_export, rules_of
 from orchestration import quality
+from orchestration.plots import markdown_table
 from orchestration.pools import DUCKDB
 from orchestration.profile import Profile
 from orchestration.resources import ScoretagResource
@@ -135,7 +136,9 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
             "head_version": head,
             "tolerance": tolerance,
             "largest_difference": float(shares["difference"].max()),
-            "shares": str(shares.select("bucket", "then", "now").to_dicts()),
+            "shares": markdown_table(
+                shares.select("bucket", pl.col("then", "now").round(4)).to_dicts()
+            ),
         },
         severity=dg.AssetCheckSeverity.WARN,
     )
