@@ -15,6 +15,16 @@ JSON_OPTION = click.option(
 )
 
 
+def workdir_option(what: str):
+    """--workdir: where a bench writes `what` (a sentence's object, e.g. "the CSV")."""
+    return click.option(
+        "--workdir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Where to write {what} [default: the system temp folder].",
+    )
+
+
 def _emit(result: dict, as_json: bool) -> None:
     click.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
@@ -38,12 +48,7 @@ def bench_demo(seed: int, workers: int | None, as_json: bool) -> None:
 @bench.command(name="ingest")
 @click.option("--posts", default=2_000_000, show_default=True, help="Rows of the e621 export.")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the CSV [default: the system temp folder].",
-)
+@workdir_option("the CSV")
 @JSON_OPTION
 def bench_ingest(posts: int, seed: int, workdir: Path | None, as_json: bool) -> None:
     """Ingest + normalize an e621 export vs DuckDB's plain COPY."""
@@ -121,12 +126,7 @@ def bench_head(
 @click.option("--posts", default=1_000_000, show_default=True, help="Posts, one image each.")
 @click.option("--dim", default=768, show_default=True, help="Embedding width.")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the shards and the catalog [default: the system temp folder].",
-)
+@workdir_option("the shards and the catalog")
 @JSON_OPTION
 def bench_catalog(posts: int, dim: int, seed: int, workdir: Path | None, as_json: bool) -> None:
     """Scoring the catalog from cached embeddings (all, then 1% new) vs a bare matmul."""
@@ -139,12 +139,7 @@ def bench_catalog(posts: int, dim: int, seed: int, workdir: Path | None, as_json
 @click.option("--posts", default=1_000_000, show_default=True, help="Synthetic catalog rows.")
 @click.option("--shard-size", default=10_000, show_default=True, help="Posts per shard.")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the shards [default: the system temp folder].",
-)
+@workdir_option("the shards")
 @JSON_OPTION
 def bench_captions(
     posts: int, shard_size: int, seed: int, workdir: Path | None, as_json: bool

@@ -18,22 +18,9 @@ def _run(home, *args: str):
 
 def test_export_calibrates_then_reuses_and_reports(home, tmp_path: Path):
     out = tmp_path / "shards"
-    first = _run(
-        home,
-        "export",
-        "--format",
-        "jsonl",
-        "--style",
-        "v7",
-        "--min-bucket",
-        "3",
-        "--ratings",
-        "g,e",
-        "--shard-size",
-        "4",
-        "--out",
-        str(out),
-    )
+    args = ["export", "--format", "jsonl", "--style", "v7", "--min-bucket", "3"]
+    args += ["--ratings", "g,e", "--shard-size", "4", "--out", str(out)]
+    first = _run(home, *args)
     assert first.exit_code == 0, first.output
     assert "has no cut-points yet: calibrating it first" in first.output
     assert "written, 0 unchanged" in first.output
@@ -49,22 +36,7 @@ def test_export_calibrates_then_reuses_and_reports(home, tmp_path: Path):
         for line in (out / s["name"]).read_text().splitlines()
     ]
     assert lines and all(r["caption"].startswith(f"score_{r['bucket']}, rating_") for r in lines)
-    again = _run(
-        home,
-        "export",
-        "--format",
-        "jsonl",
-        "--style",
-        "v7",
-        "--min-bucket",
-        "3",
-        "--ratings",
-        "g,e",
-        "--shard-size",
-        "4",
-        "--out",
-        str(out),
-    )
+    again = _run(home, *args)
     assert again.exit_code == 0 and "calibrating" not in again.output
     assert f"0 written, {len(manifest['shards'])} unchanged, 0 removed" in again.output
 
