@@ -21,10 +21,8 @@ from assets.embeddings.store import EmbeddingStore
 from assets.head.artifact import build_card
 from assets.head.models import fit_ridge
 from assets.head.registry import Registry
-from orchestration.backbone import identity
-from orchestration.settings import BackboneSettings
+from tests.embeddings.conftest import TINY, unit_vectors
 
-TINY = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
@@ -44,15 +42,10 @@ def _posts(ids: range) -> pl.DataFrame:
     )
 
 
-def _vectors(n: int) -> np.ndarray:
-    v = np.random.default_rng(0).normal(size=(n, TINY.embed_dim))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
-
-
 @pytest.fixture
 def world(tmp_path):
     store = EmbeddingStore(tmp_path / "embeddings", TINY).ensure()
-    vectors = _vectors(150)
+    vectors = unit_vectors(150)
     store.write_shard("e621/x.csv", [f"{i:032x}" for i in range(150)], vectors)
     heads = Registry(tmp_path / "heads")
     versions = []
@@ -186,7 +179,7 @@ def test_a_post_waiting_for_its_embedding_is_scored_when_its_shard_arrives(world
     with open_catalog(path) as con:
         assert _run(con, pl.concat([_posts(range(20)), late]), heads, store).without_embedding == 3
         assert _run(con, pl.concat([_posts(range(20)), late]), heads, store).requested == 0
-        store.write_shard("e621/late.csv", ["a" * 32], _vectors(1))
+        store.write_shard("e621/late.csv", ["a" * 32], unit_vectors(1))
         again = _run(con, pl.concat([_posts(range(20)), late]), heads, store)
         assert (again.requested, again.scored) == (3, 3)
         assert {f"e621:{i}" for i in range(1000, 1003)} <= set(_all_scores(con))
@@ -197,7 +190,7 @@ def test_a_new_post_of_an_image_embedded_long_ago_is_scored(world):
     heads.activate(first, "test")
     with open_catalog(path) as con:
         _run(con, _posts(range(10)), heads, store)
-        store.write_shard("e621/other.csv", ["b" * 32], _vectors(1))
+        store.write_shard("e621/other.csv", ["b" * 32], unit_vectors(1))
         _run(con, _posts(range(10)), heads, store)  # the new shard is read: no post wants it
         # a new post whose image sits in a shard the head read before (no new shard holds it)
         again = _run(con, _posts(range(11)), heads, store)

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 
 from assets.embeddings.assets import embeddings, store_for
 from assets.embeddings.checks import embeddings_complete, embeddings_vectors
 from assets.ingest.assets import raw_files
+from orchestration.backbone import identity
 from orchestration.profile import load_profile
 from orchestration.resources import BackboneResource, ScoretagResource
+from orchestration.settings import BackboneSettings
 from orchestration.storage import Layout
 
 CHECKS = [embeddings_vectors, embeddings_complete]
+TINY = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
 E621_EXPORT = "e621/posts-2026-11-01.csv.gz"  # 119 images, 4 of them unusable
 GELBOORU_INDEX = "gelbooru/index-2017-06-03.xml"  # shares 5 images with the e621 export
 DANBOORU_DUMP = "danbooru/danbooru2021-posts000000000000.jsonl"  # 152 images
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    """n random unit vectors of TINY's width, in float16 as the store keeps them."""
+    v = np.random.default_rng(seed).normal(size=(n, TINY.embed_dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
 
 
 def resources(layout: Layout, batch_size: int = 32) -> dict:

@@ -13,25 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.embeddings.store import IDENTITY_KEY, EmbeddingStore, IdentityMismatch
-from orchestration.backbone import identity
-from orchestration.settings import BackboneSettings
-
-TINY = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
-
-
-def _vectors(n: int, seed: int = 0) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=(n, TINY.embed_dim))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+from tests.embeddings.conftest import TINY, unit_vectors
 
 
 def test_shards_read_back_exactly_with_their_identity(tmp_path: Path):
     store = EmbeddingStore(tmp_path, TINY).ensure()
-    first = store.write_shard("danbooru/a.json", ["k1", "k2"], _vectors(2))
-    second = store.write_shard("danbooru/a.json", ["k3"], _vectors(1, 1))
+    first = store.write_shard("danbooru/a.json", ["k1", "k2"], unit_vectors(2))
+    second = store.write_shard("danbooru/a.json", ["k3"], unit_vectors(1, 1))
     assert [first.name, second.name] == ["part-00000.parquet", "part-00001.parquet"]
     keys, vectors = store.read()
     assert keys.to_list() == ["k1", "k2", "k3"]
-    assert np.array_equal(vectors, np.concatenate([_vectors(2), _vectors(1, 1)]))
+    assert np.array_equal(vectors, np.concatenate([unit_vectors(2), unit_vectors(1, 1)]))
     assert store.keys("danbooru/a.json").to_list() == ["k1", "k2", "k3"]
     schema = pq.read_schema(first)
     assert str(schema.field("embedding").type) == f"fixed_size_binary[{2 * TINY.embed_dim}]"
@@ -40,7 +32,7 @@ def test_shards_read_back_exactly_with_their_identity(tmp_path: Path):
 
 def test_another_backbone_cannot_share_a_folder_or_a_shard(tmp_path: Path):
     store = EmbeddingStore(tmp_path, TINY).ensure()
-    shard = store.write_shard("e621/x.csv", ["k"], _vectors(1))
+    shard = store.write_shard("e621/x.csv", ["k"], unit_vectors(1))
     other = replace(TINY, weights="random:seed=1")
     assert EmbeddingStore(tmp_path, other).dir != store.dir
     (store.dir / "identity.json").write_text(other.to_json())
@@ -54,14 +46,14 @@ def test_another_backbone_cannot_share_a_folder_or_a_shard(tmp_path: Path):
 def test_wrong_vectors_are_refused(tmp_path: Path):
     store = EmbeddingStore(tmp_path, TINY).ensure()
     with pytest.raises(ValueError, match="float16"):
-        store.write_shard("p/q", ["a"], _vectors(1).astype(np.float32))
+        store.write_shard("p/q", ["a"], unit_vectors(1).astype(np.float32))
     with pytest.raises(ValueError, match="expected 2"):
-        store.write_shard("p/q", ["a", "b"], _vectors(1))
+        store.write_shard("p/q", ["a", "b"], unit_vectors(1))
 
 
 def test_a_shard_that_fails_mid_write_leaves_nothing_visible(tmp_path: Path, monkeypatch):
     store = EmbeddingStore(tmp_path, TINY).ensure()
-    store.write_shard("p/q", ["a"], _vectors(1))
+    store.write_shard("p/q", ["a"], unit_vectors(1))
 
     def crash(table, where, **kwargs):
         Path(where).write_bytes(b"PAR1 half a file")
@@ -69,7 +61,7 @@ def test_a_shard_that_fails_mid_write_leaves_nothing_visible(tmp_path: Path, mon
 
     monkeypatch.setattr(pq, "write_table", crash)
     with pytest.raises(KeyboardInterrupt):
-        store.write_shard("p/q", ["b"], _vectors(1))
+        store.write_shard("p/q", ["b"], unit_vectors(1))
     folder = store.shard_dir("p/q")
     assert sorted(p.name for p in folder.iterdir()) == ["part-00000.parquet"]
     assert store.keys().to_list() == ["a"]

@@ -12,42 +12,34 @@ import pytest
 
 from assets.embeddings.store import FAILURES, EmbeddingStore, IdentityMismatch
 from orchestration import objectstore
-from orchestration.backbone import identity
-from orchestration.settings import BackboneSettings
 from orchestration.storage import Layout
-
-TINY = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
-
-
-def _vectors(n: int, seed: int = 0) -> np.ndarray:
-    v = np.random.default_rng(seed).normal(size=(n, TINY.embed_dim))
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+from tests.embeddings.conftest import TINY, unit_vectors
 
 
 def test_shards_round_trip_on_object_storage(memory_root: str):
     store = EmbeddingStore(memory_root, TINY).ensure()
     assert objectstore.is_remote(store.dir) and store.url.startswith("memory://")
     assert (store.dir / "identity.json").read_text() == TINY.to_json()
-    first = store.write_shard("danbooru/a.json", ["k1", "k2"], _vectors(2))
-    second = store.write_shard("danbooru/a.json", ["k3"], _vectors(1, 1))
-    store.write_shard("e621/b.csv", ["k4"], _vectors(1, 2))
+    first = store.write_shard("danbooru/a.json", ["k1", "k2"], unit_vectors(2))
+    second = store.write_shard("danbooru/a.json", ["k3"], unit_vectors(1, 1))
+    store.write_shard("e621/b.csv", ["k4"], unit_vectors(1, 2))
     assert [first.name, second.name] == ["part-00000.parquet", "part-00001.parquet"]
     assert store.keys("danbooru/a.json").to_list() == ["k1", "k2", "k3"]
     keys, vectors = store.read()
     assert keys.to_list() == ["k1", "k2", "k3", "k4"]
-    expected = np.concatenate([_vectors(2), _vectors(1, 1), _vectors(1, 2)])
+    expected = np.concatenate([unit_vectors(2), unit_vectors(1, 1), unit_vectors(1, 2)])
     assert np.array_equal(vectors, expected)
     found, picked = store.lookup(pl.Series(["k4", "k2", "nope"]))
     assert sorted(found.to_list()) == ["k2", "k4"]
-    assert np.array_equal(picked[found.to_list().index("k4")], _vectors(1, 2)[0])
-    assert np.array_equal(store.vectors(second), _vectors(1, 1))
+    assert np.array_equal(picked[found.to_list().index("k4")], unit_vectors(1, 2)[0])
+    assert np.array_equal(store.vectors(second), unit_vectors(1, 1))
     assert store.image_keys(first).to_pylist() == ["k1", "k2"]
     assert store.schema(first).field("embedding").type.byte_width == 2 * TINY.embed_dim
 
 
 def test_another_backbone_is_refused_on_object_storage(memory_root: str):
     store = EmbeddingStore(memory_root, TINY).ensure()
-    shard = store.write_shard("e621/x.csv", ["k"], _vectors(1))
+    shard = store.write_shard("e621/x.csv", ["k"], unit_vectors(1))
     other = replace(TINY, weights="random:seed=1")
     (store.dir / "identity.json").write_text(other.to_json())
     with pytest.raises(IdentityMismatch):
@@ -58,7 +50,7 @@ def test_another_backbone_is_refused_on_object_storage(memory_root: str):
 
 def test_a_shard_that_fails_mid_write_leaves_no_object(memory_root: str, monkeypatch):
     store = EmbeddingStore(memory_root, TINY).ensure()
-    store.write_shard("p/q", ["a"], _vectors(1))
+    store.write_shard("p/q", ["a"], unit_vectors(1))
 
     def crash(table, where, **kwargs):
         where.write(b"PAR1 half a file")
@@ -66,7 +58,7 @@ def test_a_shard_that_fails_mid_write_leaves_no_object(memory_root: str, monkeyp
 
     monkeypatch.setattr(pq, "write_table", crash)
     with pytest.raises(KeyboardInterrupt):
-        store.write_shard("p/q", ["b"], _vectors(1))
+        store.write_shard("p/q", ["b"], unit_vectors(1))
     assert [p.name for p in store.shard_dir("p/q").glob("*")] == ["part-00000.parquet"]
     assert store.keys().to_list() == ["a"]
     assert store.remove_orphans("p/q") == []
