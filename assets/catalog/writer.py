@@ -162,7 +162,9 @@ def score_missing(
     from the shards holding some of the images, in threads, and scored as they come."""
     clock = _Clock()
     cursor = _cursor(con, head.version)
-    fresh = [p for p in store.shards() if _name(store, p) not in cursor.shards]
+    shards = store.shards()
+    fresh = [p for p in shards if _name(store, p) not in cursor.shards]
+    seen = [p for p in shards if _name(store, p) in cursor.shards]
     for path in fresh:
         store.verify(path)
     through = -1 if cursor.through is None else cursor.through
@@ -178,9 +180,8 @@ def score_missing(
         todo = pl.concat([todo, waiting])
         matched = pl.concat([matched, index.match(waiting)])
     strays = todo.join(matched, on="post_key", how="anti")
-    read = [p for p in store.shards() if _name(store, p) in cursor.shards]
-    if strays.height and read:
-        index = index.extend(store, read)
+    if strays.height and seen:
+        index = index.extend(store, seen)
         matched = pl.concat([matched, index.match(strays)])
     clock.lap("locate")
     new = matched.select("post_key", "image_key").with_columns(
@@ -188,10 +189,10 @@ def score_missing(
     )
     clock.lap("read_predict")
     rerank = _rerank_due(cursor.ranked, cursor.scored + new.height, rerank_growth)
-    read_names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
+    fresh_names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
     with _transaction(con):
         _write_scores(con, head.version, new, rerank)
-        with _registered(con, "read_shards", read_names):
+        with _registered(con, "read_shards", fresh_names):
             run_script(
                 con,
                 "catalog/advance_cursor",
@@ -353,9 +354,9 @@ def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, 
         earlier = con.execute(statement("catalog/head_score_rows"), params).fetchnumpy()
         done = len(earlier["score"])
         every = np.concatenate([earlier["score"], scores])
-        percentiles = percent_rank(every)
+        percentiles, ordered = percent_rank_sorted(every)
         ranked = pa.table({"row_id": earlier["row_id"], "percentile": percentiles[:done]})
-        reference = pa.table({"score": np.sort(every)})
+        reference = pa.table({"score": ordered})
         with _registered(con, "ranked", ranked), _registered(con, "reference", reference):
             run_script(con, "catalog/rerank", params)
         percentiles = percentiles[done:]
@@ -383,11 +384,17 @@ def rank_against(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
 def percent_rank(scores: np.ndarray) -> np.ndarray:
     """DuckDB's percent_rank() over ORDER BY score: (rank - 1) / (n - 1), rank counting the
     scores strictly below plus one (ties share the lowest), 0 when n is 1."""
+    return percent_rank_sorted(scores)[0]
+
+
+def percent_rank_sorted(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """percent_rank(scores), and the scores in ascending order (which ranking sorts anyway:
+    the reference list a rerank stores)."""
     n = len(scores)
-    if n < 2:
-        return np.zeros(n, np.float64)
     order = np.argsort(scores)
     ordered = scores[order]
+    if n < 2:
+        return np.zeros(n, np.float64), ordered
     # Rank - 1 of each sorted score: the position of the first of its run of ties.
     first = np.zeros(n, np.int64)
     differs = ordered[1:] != ordered[:-1]
@@ -398,7 +405,7 @@ def percent_rank(scores: np.ndarray) -> np.ndarray:
     np.maximum.accumulate(first, out=first)
     out = np.empty(n, np.float64)
     out[order] = first / (n - 1)
-    return out
+    return out, ordered
 
 
 @contextmanager
