@@ -107,12 +107,7 @@ def calibrate(
 def connect(catalog: Path, writable: bool, timeout_s: float = 0.0) -> duckdb.DuckDBPyConnection:
     """The catalog, with the stage's macros, waiting up to `timeout_s` while another process
     holds it; errors say what to do."""
-    if not catalog.is_file():
-        raise FileNotFoundError(f"no catalog at {catalog}: run the pipeline first (`scoretag run`)")
-    try:
-        con = lock.connect(catalog, read_only=not writable, timeout_s=timeout_s)
-    except duckdb.Error as e:
-        raise OSError(f"cannot open the catalog {catalog}: {e}") from None
+    con = lock.connect_existing(catalog, read_only=not writable, timeout_s=timeout_s)
     prepare(con)
     return con
 

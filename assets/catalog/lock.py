@@ -75,3 +75,28 @@ def connect(
             on_wait(f"{who}; waiting up to {timeout_s:g} s for it")
         time.sleep(min(delay, left))
         delay = min(delay * 2, MAX_DELAY_S)
+
+
+def connect_existing(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+    timeout_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """connect() to a catalog that the pipeline must have built already; a missing file or
+    one DuckDB cannot open (corrupt, or open for writing in this very process) is an error
+    that says so, as CatalogBusy does for a lock held too long."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no catalog at {path}: run the pipeline first (`scoretag run`) to build it"
+        )
+    try:
+        return connect(
+            path, read_only=read_only, config=config, timeout_s=timeout_s, on_wait=on_wait
+        )
+    except duckdb.Error as e:
+        how = " read-only" if read_only else ""
+        raise OSError(f"cannot open the catalog {path}{how}: {e}") from None

@@ -237,25 +237,15 @@ def connect_read_only(
     """The catalog, opened read-only and without access to any other file (see the module's
     docstring for why both). While a run writes it, waits up to `timeout_s` (telling
     `on_wait`), then raises CatalogBusy (an OSError)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no catalog at {path}: run the pipeline first (`scoretag run`) to build it"
-        )
-    try:
-        # Set at connect, not by a later SET, so no statement ever runs with access on; the
-        # locked configuration keeps ad-hoc SQL from changing settings (temp_directory...).
-        return lock.connect(
-            path,
-            read_only=True,
-            config={"enable_external_access": False, "lock_configuration": True},
-            timeout_s=timeout_s,
-            on_wait=on_wait,
-        )
-    except duckdb.Error as e:
-        # Not a lock held by another process: a corrupt file, or this process holds the
-        # catalog open for writing.
-        raise OSError(f"cannot open the catalog {path} read-only: {e}") from None
+    # Set at connect, not by a later SET, so no statement ever runs with access on; the
+    # locked configuration keeps ad-hoc SQL from changing settings (temp_directory...).
+    return lock.connect_existing(
+        path,
+        read_only=True,
+        config={"enable_external_access": False, "lock_configuration": True},
+        timeout_s=timeout_s,
+        on_wait=on_wait,
+    )
 
 
 def _is_refused_write(error: duckdb.Error) -> bool:
