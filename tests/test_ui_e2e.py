@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestration.cli import cli
+from orchestration.demo.labeling import free_port
 from orchestration.jobs import INGEST_JOB, MAIN_JOB
 from tests.conftest import ARTIFACTS
 
@@ -71,12 +71,6 @@ query Run($id: ID!) {
 }
 """
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 5) -> bytes:
@@ -125,7 +119,7 @@ def demo_ui(tmp_path: Path):
     home = tmp_path / "home"
     ran = CliRunner().invoke(cli, ["--profile", "demo", "--home", str(home), "demo", "run"])
     assert ran.exit_code == 0, ran.output
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORETAG_", "DAGSTER_"))}
     scoretag = Path(sys.executable).parent / "scoretag"
     command = [str(scoretag), "--profile", "demo", "--home", str(home), "ui", "--port", str(port)]

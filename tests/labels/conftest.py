@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import polars as pl
 import pytest
 
 from assets.pool.schema import POOL
+from orchestration.demo.labeling import free_port
 
 SCORETAG = Path(sys.executable).parent / "scoretag"
 SITES = ("danbooru", "e621", "derpibooru", "gelbooru")
@@ -85,12 +85,6 @@ def make_home(root: Path, demo_images, size: int) -> Path:
 @pytest.fixture
 def home(tmp_path, demo_images) -> Path:
     return make_home(tmp_path, demo_images, size=600)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
