@@ -363,9 +363,13 @@ def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, 
     else:
         reference = con.execute(statement("catalog/reference"), params).fetchnumpy()["score"]
         percentiles = rank_against(reference, scores)
-    rows = new.with_columns(percentile=pl.Series(percentiles)).to_arrow()
-    with _registered(con, "new_scores", rows):
-        con.execute(statement("catalog/insert_scores"), params)
+    insert_scores(con, head, new.with_columns(percentile=pl.Series(percentiles)))
+
+
+def insert_scores(con: duckdb.DuckDBPyConnection, head: str, rows: pl.DataFrame) -> None:
+    """Append `rows` (post_key, image_key, score, percentile) to `scores` under `head`."""
+    with _registered(con, "new_scores", rows.to_arrow()):
+        con.execute(statement("catalog/insert_scores"), {"head": head})
 
 
 def rank_against(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ KEYS = {
     "rescore_per_s",
     "matmul_seconds",
     "ratio_to_matmul",
+    "floors",
     "peak_rss_mb",
 }
 
@@ -43,6 +44,12 @@ def test_reports_the_documented_figures(result):
     assert result["full_seconds"] > 0 and result["matmul_seconds"] > 0
     assert result["ratio_to_matmul"] == pytest.approx(
         result["full_seconds"] / result["matmul_seconds"], rel=0.05
+    )
+    floors = result["floors"]
+    assert floors["read_vectors_seconds"] > 0 and floors["insert_seconds"] > 0
+    assert floors["floor_over_matmul"] == pytest.approx(
+        (floors["read_vectors_seconds"] + floors["insert_seconds"]) / result["matmul_seconds"],
+        rel=0.05,
     )
 
 
