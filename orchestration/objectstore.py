@@ -16,6 +16,7 @@ s3fs, GOOGLE_APPLICATION_CREDENTIALS or workload identity for gcsfs) or from fss
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,21 @@ def write_bytes(path: Location, data: bytes) -> Location:
         return path
     path.fs.pipe_file(path.path, data)
     return path
+
+
+def upload(source: Path, path: Location) -> Location:
+    """Copy a local file to `path`, whole or not at all (an object appears once its upload,
+    multipart or not, has completed)."""
+    if not is_remote(path):
+        with atomic.atomic_path(path) as tmp:
+            shutil.copyfile(source, tmp)
+        return path
+    path.fs.put_file(str(source), path.path)
+    return path
+
+
+def remove(path: Location) -> None:
+    path.unlink(missing_ok=True)
 
 
 def write_table(table: pa.Table, path: Location, **options: Any) -> Location:

@@ -8,7 +8,8 @@ import dagster as dg
 
 from assets.captions.export import Result, export_catalog
 from assets.captions.manifest import MANIFEST
-from assets.captions.paths import export_dir
+from assets.captions.paths import export_dir, published_dir
+from assets.captions.publish import UNPUBLISHED, publish
 from assets.captions.requests import images_of, request_for
 from assets.catalog.assets import scored_catalog
 from orchestration.plots import bar_png, markdown_image
@@ -22,9 +23,12 @@ def _plot(result: Result) -> dg.MetadataValue:
     return markdown_image(bar_png(counts, title, "bucket"), "posts per bucket")
 
 
-def _metadata(results: dict[str, Result], folders: dict[str, Path]) -> dict:
+def _metadata(
+    results: dict[str, Result], folders: dict[str, Path], published: dict[str, str]
+) -> dict:
     first = next(iter(results.values()))
     metadata: dict = {
+        **{f"published_{fmt}": dg.MetadataValue.url(url) for fmt, url in published.items()},
         "head_version": first.head or "none",
         "selected": first.selected,
         "dagster/row_count": first.rows,
@@ -67,11 +71,13 @@ def caption_shards(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource
 ) -> dg.MaterializeResult:
     """Caption shards of the active head's scored catalog in each `[captions] formats`, under
-    $SCORETAG_HOME/data/caption_shards/<format>/ with a manifest.json; a head is calibrated
-    on its first export."""
+    $SCORETAG_HOME/data/caption_shards/<format>/ with a manifest.json, and published to
+    <object root>/data/caption_shards/<format>/ when the profile has an object root (all but
+    kohya, whose caption files sit by the images); a head is calibrated on its first export."""
     profile = scoretag.load()
     now = datetime.now(UTC)
     results: dict[str, Result] = {}
+    published: dict[str, str] = {}
     folders = {fmt: export_dir(profile.layout, fmt) for fmt in profile.settings.captions.formats}
     for fmt, folder in folders.items():
         request = request_for(profile, fmt, folder)
@@ -86,4 +92,16 @@ def caption_shards(
         if result.head is None:
             context.log.warning(result.message)
             break
-    return dg.MaterializeResult(metadata=_metadata(results, folders))
+        remote = published_dir(profile.layout, fmt)
+        if remote is None:
+            continue
+        if fmt in UNPUBLISHED:
+            context.log.info(f"{fmt}: kept on the storage root, beside the images")
+            continue
+        try:
+            done = publish(folder, remote)
+        except OSError as e:
+            raise dg.Failure(f"{fmt}: publishing to {remote} failed: {e}") from None
+        published[fmt] = done.url
+        context.log.info(f"{fmt}: {done.message}")
+    return dg.MaterializeResult(metadata=_metadata(results, folders, published))

@@ -202,7 +202,13 @@ def _header(result: Result, request: Request) -> dict:
 
 
 def command_line(
-    profile: str, config: str, fmt: str, rules: CaptionRules, where: Filter, out: Path, size: int
+    profile: str,
+    config: str,
+    fmt: str,
+    rules: CaptionRules,
+    where: Filter,
+    out: Path | str,
+    size: int,
 ) -> str:
     """The `scoretag export` command that makes this export again."""
     words = ["scoretag", "--profile", profile]

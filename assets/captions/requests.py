@@ -39,9 +39,13 @@ def images_of(profile: Profile) -> Images:
     )
 
 
-def request_for(profile: Profile, fmt: str, out: Path, **overrides) -> Request:
+def request_for(
+    profile: Profile, fmt: str, out: Path, shown: str | None = None, **overrides
+) -> Request:
     """An export request from the profile's [captions] settings; `overrides` (style,
-    min_bucket, ratings, sites, shard_size) from the command line win."""
+    min_bucket, ratings, sites, shard_size) from the command line win. `shown` is the
+    destination the manifest's command names, where it is not `out` (an object-store URL the
+    export is published to)."""
     settings = profile.settings.captions
     given = {k: v for k, v in overrides.items() if v is not None}
     rules = CaptionRules.from_settings(
@@ -61,7 +65,7 @@ def request_for(profile: Profile, fmt: str, out: Path, **overrides) -> Request:
         sidecar_layout=settings.sidecar_layout,
         image_root=profile.layout.images,
     )
-    command = command_line(profile.name, profile.config, fmt, rules, where, out, size)
+    command = command_line(profile.name, profile.config, fmt, rules, where, shown or out, size)
     notes = quality_notes(profile, registry(profile.layout).active_version())
     policy = Policy.from_settings(settings)
     return Request(

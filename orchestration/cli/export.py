@@ -41,8 +41,8 @@ def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
 @click.option(
     "--out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the export (its manifest.json and shards).",
+    help="Folder of the export (its manifest.json and shards), or an object-store URL "
+    "(s3://bucket/prefix, gs://...): written on the storage root, then published there.",
 )
 def export(
     fmt: str,
@@ -51,26 +51,42 @@ def export(
     ratings: str | None,
     sites: str | None,
     shard_size: int | None,
-    out: Path,
+    out: str,
 ) -> None:
     """Write caption shards of the catalog's active head.
 
     \b
     scoretag export --format parquet --style v6 --min-bucket 4 --out shards/
     scoretag export --format kohya --style v7 --ratings g,s --out kohya/
+    scoretag export --format webdataset --out s3://bucket/shards/
 
     The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
     Re-running rewrites only the shards whose content changed.
     """
     from assets.captions.export import CalibrationNeeded, export_catalog
+    from assets.captions.paths import staging_dir
+    from assets.captions.publish import check_publishable, publish
     from assets.captions.requests import images_of, request_for
+    from orchestration import objectstore
 
     profile = current_profile()
     try:
+        remote = objectstore.location(out)
+        objectstore.filesystem(remote)  # an unknown scheme, or its package missing, fails here
+    except (ImportError, ValueError) as e:
+        raise click.ClickException(f"--out {out}: {e}") from None
+    if objectstore.is_remote(remote):
+        local, shown = staging_dir(profile.layout, out), out
+    else:
+        local, shown, remote = Path(out).expanduser().resolve(), None, None
+    try:
+        if remote is not None:
+            check_publishable(fmt)
         request = request_for(
             profile,
             fmt,
-            out.resolve(),
+            local,
+            shown,
             style=style,
             min_bucket=min_bucket,
             ratings=_listed(ratings, "rating"),
@@ -86,7 +102,13 @@ def export(
             result = export_catalog(*args, writable=True, now=now)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    _report(result, out.resolve())
+    _report(result, local)
+    if remote is None or result.head is None:
+        return
+    try:
+        console.print(escape(publish(local, remote).message), soft_wrap=True)
+    except OSError as e:
+        raise click.ClickException(f"publishing to {out} failed: {e}") from None
 
 
 def _report(result, out: Path) -> None:
