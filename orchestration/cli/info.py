@@ -26,7 +26,7 @@ def info() -> None:
         **{f"inbox/{site}": _inbox_line(layout.site_inbox(site)) for site in SITES},
         "image root": layout.images,
         "stage data": layout.data,
-        "object root": layout.object_root or "none: embeddings under the storage root, exports not published",
+        "object root": layout.object_root or "none: everything under the storage root",
         "catalog": layout.catalog,
         "label store": layout.label_store,
         "backbone": f"{backbone.model} ({weights}), {backbone.device}, {backbone.precision}, "
