@@ -65,9 +65,7 @@ class Killed(BaseException):
     """The pod killed mid-publish (click turns a KeyboardInterrupt into an exit code)."""
 
 
-def test_a_publish_killed_half_way_leaves_the_previous_export_whole(
-    home, memory_root, monkeypatch
-):
+def test_a_publish_killed_half_way_leaves_the_previous_export_whole(home, memory_root, monkeypatch):
     url = f"{memory_root}/shards"
     assert _export(home, url, "--format", "jsonl", "--shard-size", "3").exit_code == 0
     before = _remote_manifest(url)
