@@ -35,6 +35,7 @@ from assets.embeddings.store import EmbeddingStore
 from assets.head.artifact import Head
 from assets.head.registry import Registry
 from assets.pool.schema import post_key_expr
+from orchestration import objectstore
 from orchestration.objectstore import Location
 from orchestration.threads import torch_threads
 
@@ -155,11 +156,13 @@ def score_missing(
     """Score, under `head`, every post that has no score under it and whose image is embedded.
 
     A run costs what is new since the head's last run: posts the catalog took in since (found
-    by their added_seq) and embedding shards written since. It reads the image_key column of
-    the new shards; earlier shards only for new posts whose image none of them holds (an image
-    shared with an older post, or one never embedded). Earlier posts waiting for their image
-    are looked up only for images of new shards that no new post claimed. Vectors are read
-    from the shards holding some of the images, in threads, and scored as they come."""
+    by their added_seq) and embedding shards written since. DuckDB reads the image_key column
+    of the new shards (on object storage too) and matches it with the posts, which stay in
+    DuckDB: Python sees only row numbers. Earlier shards are read only for new posts whose
+    image none of the new ones holds (an image shared with an older post, or one never
+    embedded). Earlier posts waiting for their image are looked up only for images of new
+    shards that no new post claimed. Vectors are read from the shards holding some of the
+    images, in threads, and scored as they come."""
     clock = _Clock()
     cursor = _cursor(con, head.version)
     shards = store.shards()
@@ -168,45 +171,70 @@ def score_missing(
     for path in fresh:
         store.verify(path)
     through = -1 if cursor.through is None else cursor.through
-    todo = con.execute(statement("catalog/new_posts"), {"through": through}).pl()
-    clock.lap("unscored")
-    index = _Index.of(store, fresh)
-    matched = index.match(todo)
-    arrived = index.keys.select("image_key").join(todo, on="image_key", how="anti").unique()
-    if arrived.height and cursor.through is not None:
-        with _registered(con, "arrived_keys", arrived.to_arrow()):
-            params = {"through": through, "head": head.version}
-            waiting = con.execute(statement("catalog/waiting_posts"), params).pl()
-        todo = pl.concat([todo, waiting])
-        matched = pl.concat([matched, index.match(waiting)])
-    strays = todo.join(matched, on="post_key", how="anti")
-    if strays.height and seen:
-        index = index.extend(store, seen)
-        matched = pl.concat([matched, index.match(strays)])
-    clock.lap("locate")
-    new = matched.select("post_key", "image_key").with_columns(
-        score=pl.Series(_score_rows(store, index.shards, matched["at"].to_numpy(), head))
-    )
-    clock.lap("read_predict")
-    rerank = _rerank_due(cursor.ranked, cursor.scored + new.height, rerank_growth)
-    fresh_names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
-    with _transaction(con):
-        _write_scores(con, head.version, new, rerank)
-        with _registered(con, "read_shards", fresh_names):
-            run_script(
-                con,
-                "catalog/advance_cursor",
-                {"head": head.version, "through": cursor.latest},
+    try:
+        run_script(con, "catalog/unscored", {"through": through})
+        clock.lap("unscored")
+        layout = _Layout.of(con, store, fresh)
+        post = at = np.empty(0, np.int64)
+        if fresh:
+            with layout.registered(con):
+                run_script(con, "catalog/shard_keys", {"files": layout.files})
+            if cursor.through is not None:
+                params = {"through": through, "head": head.version}
+                run_script(con, "catalog/waiting_posts", params)
+            post, at = _first_copies(*_pairs(run_script(con, "catalog/matches")))
+        requested = run_script(con, "catalog/todo_count").fetchone()[0]
+        strays = np.setdiff1d(np.arange(requested), post, assume_unique=True)
+        if len(strays) and seen:
+            more = _Layout.of(con, store, seen, layout.end)
+            with more.registered(con), _registered(con, "strays", pa.table({"post": strays})):
+                more_post, more_at = _pairs(
+                    run_script(con, "catalog/stray_matches", {"files": more.files})
+                )
+            post, at = _first_copies(
+                np.concatenate([post, more_post]), np.concatenate([at, more_at])
             )
-    clock.lap("write")
+            layout = layout.then(more)
+        clock.lap("locate")
+        scores = _score_rows(store, layout.shards, at, head)
+        clock.lap("read_predict")
+        rerank = _rerank_due(cursor.ranked, cursor.scored + len(post), rerank_growth)
+        names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
+        with _transaction(con):
+            _write_scores(con, head.version, post, scores, rerank)
+            with _registered(con, "read_shards", names):
+                run_script(
+                    con,
+                    "catalog/advance_cursor",
+                    {"head": head.version, "through": cursor.latest},
+                )
+        clock.lap("write")
+    finally:
+        run_script(con, "catalog/drop_run_tables")
     return Scored(
         head.version,
-        todo.height,
-        new.height,
-        todo.height - new.height,
-        rerank and new.height > 0,
+        requested,
+        len(post),
+        requested - len(post),
+        rerank and len(post) > 0,
         clock.laps,
     )
+
+
+def _pairs(result: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    rows = result.fetchnumpy()
+    return np.asarray(rows["post"], np.int64), np.asarray(rows["at"], np.int64)
+
+
+def _first_copies(post: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One (post, at) per post, in post order: of an image stored twice, the first shard's
+    copy, as lookup() keeps it. Counting posts finds repeats without hashing anything."""
+    order = np.lexsort((at, post))
+    post, at = post[order], at[order]
+    if len(post) and np.bincount(post).max() > 1:
+        first = np.concatenate(([True], post[1:] != post[:-1]))
+        post, at = post[first], at[first]
+    return post, at
 
 
 def _cursor(con: duckdb.DuckDBPyConnection, head: str) -> _Cursor:
@@ -246,40 +274,52 @@ class _Shard:
 
 
 @dataclass(frozen=True)
-class _Index:
-    """The image keys of some embedding shards: `keys` holds image_key and `at`, the row that
-    holds it, counted over `shards` in order."""
+class _Layout:
+    """Embedding shards a run reads, each with its first row counted over all of them, and
+    their names as DuckDB gives them (`files`, in order)."""
 
     shards: list[_Shard]
-    keys: pl.DataFrame
+    files: list[str]
+    names: list[str]  # as DuckDB reports them (it normalises URLs)
 
     @classmethod
-    def of(cls, store: EmbeddingStore, paths: list[Location], start: int = 0) -> _Index:
-        columns = list(_mapped(store.image_keys, paths))
-        shards = []
-        for path, column in zip(paths, columns, strict=True):
-            shards.append(_Shard(path, start, len(column)))
-            start += len(column)
-        chunks = [chunk for column in columns for chunk in column.chunks]
-        keys = pl.Series("image_key", pa.chunked_array(chunks, pa.string()))
-        at = pl.int_range(start - keys.len(), start, eager=True, dtype=pl.Int64)
-        return cls(shards, pl.DataFrame({"image_key": keys, "at": at}))
+    def of(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        store: EmbeddingStore,
+        paths: list[Location],
+        start: int = 0,
+    ) -> _Layout:
+        if not paths:
+            return cls([], [], [])
+        objectstore.register(con, store.dir)
+        files = [objectstore.url(p) for p in paths]
+        found = con.execute(statement("catalog/shard_rows"), {"files": files}).fetchall()
+        shards, names = [], []
+        for path, (name, rows) in zip(paths, found, strict=True):
+            if not name.endswith(_name(store, path)):
+                raise RuntimeError(f"DuckDB listed {name} where {path} was expected")
+            shards.append(_Shard(path, start, rows))
+            names.append(name)
+            start += rows
+        return cls(shards, files, names)
 
-    def extend(self, store: EmbeddingStore, paths: list[Location]) -> _Index:
-        """This index and the keys of `paths` after it."""
-        end = self.shards[-1].start + self.shards[-1].rows if self.shards else 0
-        more = _Index.of(store, paths, end)
-        return _Index(self.shards + more.shards, pl.concat([self.keys, more.keys]))
+    @property
+    def end(self) -> int:
+        return self.shards[-1].start + self.shards[-1].rows if self.shards else 0
 
-    def match(self, posts: pl.DataFrame) -> pl.DataFrame:
-        """`posts` (post_key, image_key) whose image is here, with `at`. An image stored twice
-        matches its posts twice; the first shard's copy is kept, as lookup() does. Counting
-        posts by row number finds that without hashing the keys again."""
-        matched = posts.with_row_index("post").join(self.keys, on="image_key", how="inner")
-        rows = matched["post"].to_numpy()
-        if len(rows) and np.bincount(rows).max() > 1:
-            matched = matched.sort("post", "at").unique("post", keep="first", maintain_order=True)
-        return matched.drop("post")
+    def then(self, more: _Layout) -> _Layout:
+        return _Layout(self.shards + more.shards, self.files + more.files, self.names + more.names)
+
+    def registered(self, con: duckdb.DuckDBPyConnection):
+        """`shard_starts` (filename, start) visible to SQL."""
+        starts = pa.table(
+            {
+                "filename": pa.array(self.names, pa.string()),
+                "start": pa.array([s.start for s in self.shards], pa.int64()),
+            }
+        )
+        return _registered(con, "shard_starts", starts)
 
 
 def _score_rows(
@@ -338,18 +378,19 @@ def _workers(jobs: int) -> int:
     return max(1, min(4, os.cpu_count() or 1, jobs))
 
 
-def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, rerank: bool):
-    """Insert `new` (post_key, image_key, score) under `head` with their percentiles, inside
+def _write_scores(
+    con: duckdb.DuckDBPyConnection, head: str, post: np.ndarray, scores: np.ndarray, rerank: bool
+) -> None:
+    """Insert `scores` of the `todo` rows `post` under `head` with their percentiles, inside
     the caller's transaction.
 
     Daily: the new scores are ranked against the head's reference list and nothing else moves.
     When `rerank`: every score of the head is ranked again (the ranks computed here, not by a
     window in an UPDATE: on a first run the rows go in with their percentile and nothing is
     updated) and becomes the new reference."""
-    if not new.height:
+    if not len(post):
         return
     params = {"head": head}
-    scores = new["score"].to_numpy()
     if rerank:
         earlier = con.execute(statement("catalog/head_score_rows"), params).fetchnumpy()
         done = len(earlier["score"])
@@ -363,12 +404,19 @@ def _write_scores(con: duckdb.DuckDBPyConnection, head: str, new: pl.DataFrame, 
     else:
         reference = con.execute(statement("catalog/reference"), params).fetchnumpy()["score"]
         percentiles = rank_against(reference, scores)
-    insert_scores(con, head, new.with_columns(percentile=pl.Series(percentiles)))
+    insert_scores(con, head, post, scores, percentiles)
 
 
-def insert_scores(con: duckdb.DuckDBPyConnection, head: str, rows: pl.DataFrame) -> None:
-    """Append `rows` (post_key, image_key, score, percentile) to `scores` under `head`."""
-    with _registered(con, "new_scores", rows.to_arrow()):
+def insert_scores(
+    con: duckdb.DuckDBPyConnection,
+    head: str,
+    post: np.ndarray,
+    scores: np.ndarray,
+    percentiles: np.ndarray,
+) -> None:
+    """Append the scores of the run's `todo` rows `post` to `scores` under `head`."""
+    rows = pa.table({"post": post, "score": scores, "percentile": percentiles})
+    with _registered(con, "new_scores", rows):
         con.execute(statement("catalog/insert_scores"), {"head": head})
 
 

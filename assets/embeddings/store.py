@@ -189,10 +189,6 @@ class EmbeddingStore:
         vectors = vectors_of(table["embedding"], self.identity.embed_dim)
         return found.filter(first), vectors[first]
 
-    def image_keys(self, path: Location) -> pa.ChunkedArray:
-        """One shard's image_key column, read in the calling thread."""
-        return _read_table([path], columns=["image_key"], use_threads=False)["image_key"]
-
     def vectors(self, path: Location) -> np.ndarray:
         """One shard's vectors (n x dim float16), read in the calling thread."""
         # memory_map: local pages are decompressed straight from the page cache, not copied in.
@@ -223,7 +219,10 @@ def _read_table(paths: list[Location], **options) -> pa.Table:
 
 def vectors_of(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     """A fixed-size binary column as an (n, dim) float16 array, without a per-row step."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    array = column
+    if isinstance(column, pa.ChunkedArray):
+        # combine_chunks copies even a single chunk: a shard's one row group is used in place.
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if array.null_count:
         raise ValueError("embedding column has nulls")
     width = 2 * dim

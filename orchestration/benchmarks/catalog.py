@@ -18,8 +18,9 @@ to a few thousand synthetic labels, saved in a registry and activated.
 * `floors`: what the full run cannot go below with this storage and schema, each timed alone
   in the same run: `read_vectors_seconds` (reading every cached vector, one shard after
   another, scoring none) and `insert_seconds` (inserting as many score rows, with their
-  post_key and image_key strings, into a scratch catalog's `scores`), and `floor_over_matmul`,
-  their sum over `matmul_seconds`: a `ratio_to_matmul` target below it cannot be met here.
+  post_key and image_key strings, into a scratch catalog's `scores` as the writer does), and
+  `floor_over_matmul`, their sum over `matmul_seconds`: a `ratio_to_matmul` target below it
+  cannot be met here.
 * `peak_rss_mb`: taken before the float32 copy that only the bare product needs.
 """
 
@@ -151,16 +152,18 @@ def _read_vectors_seconds(store: EmbeddingStore) -> float:
 
 
 def _insert_seconds(root: Path, keys: list[str], seed: int) -> float:
-    """Inserting one score row per key into an empty scratch catalog, as the writer does."""
-    from assets.catalog.writer import insert_scores, open_catalog
+    """Inserting one score row per key into an empty scratch catalog's `scores`, as the writer
+    does (the keys taken from the run's `todo` rows in DuckDB), ranking none."""
+    from assets.catalog.statements import run_script
+    from assets.catalog.writer import insert_scores, open_catalog, refresh_posts
 
     rng = np.random.default_rng(seed + 2)
-    rows = _posts(keys).select(
-        "post_key", "image_key", score=rng.random(len(keys)), percentile=rng.random(len(keys))
-    )
+    n = len(keys)
     with open_catalog(root / "scratch.duckdb") as con:
+        refresh_posts(con, _posts(keys))
+        run_script(con, "catalog/unscored", {"through": -1})
         started = time.perf_counter()
-        insert_scores(con, "floor", rows)
+        insert_scores(con, "floor", np.arange(n), rng.random(n), rng.random(n))
         return time.perf_counter() - started
 
 
