@@ -130,6 +130,24 @@ def read_parquet(
     return pl.from_arrow(pq.read_table(sources, columns=columns, filesystem=fs))
 
 
+def parquet_rows(paths: Sequence[Location]) -> int:
+    """The rows of these parquet files, from their footers."""
+    sources, fs = arrow_sources(paths)
+    return sum(pq.ParquetFile(s, filesystem=fs).metadata.num_rows for s in sources)
+
+
+def scan_parquet(paths: Location | Sequence[Location]) -> pl.LazyFrame:
+    """One or several parquet files as one lazy frame (polars locally, a pyarrow dataset over
+    fsspec else)."""
+    many = [paths] if isinstance(paths, Path | UPath) else list(paths)
+    sources, fs = arrow_sources(many)
+    if fs is None:
+        return pl.scan_parquet([str(s) for s in sources])
+    import pyarrow.dataset as ds
+
+    return pl.scan_pyarrow_dataset(ds.dataset(sources, filesystem=fs, format="parquet"))
+
+
 def remove_orphans(folder: Location) -> list[Location]:
     """The temporary files killed writers left behind; an object store has none (see above)."""
     return [] if is_remote(folder) else atomic.remove_orphans(folder)

@@ -78,9 +78,10 @@ class Layout:
         return self.data / stage
 
     def shared_stage_dir(self, stage: str) -> Location:
-        """Where a stage keeps the files other machines read (the embeddings, written by many
-        GPU workers at once; the published caption exports): `data/<stage>` under the object
-        root when there is one, else the stage's folder under the storage root."""
+        """Where a stage keeps the files that grow with the data and that other machines read
+        (raw_posts and normalized_scores; the embeddings, written by many GPU workers at once;
+        the published caption exports): `data/<stage>` under the object root when there is
+        one, else the stage's folder under the storage root."""
         if not self.object_root:
             return self.stage_dir(stage)
         from orchestration.objectstore import location  # fsspec, only for an object root

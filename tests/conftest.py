@@ -108,6 +108,24 @@ def scored_home(demo_layout, demo_scored, tmp_path):
     return layout
 
 
+def tables_to_object_root(layout, object_root: str):
+    """`layout` with an object root, its stage tables (raw_posts, normalized_scores) moved
+    there: as a pipeline run with that root leaves them."""
+    from dataclasses import replace
+
+    from assets.ingest.paths import STAGE as RAW
+    from assets.normalize.assets import STAGE as NORMALIZED
+    from orchestration import objectstore
+
+    shared = replace(layout, object_root=object_root)
+    for stage in (RAW, NORMALIZED):
+        local = layout.stage_dir(stage)
+        for path in sorted(p for p in local.rglob("*.parquet") if p.is_file()):
+            objectstore.upload(path, shared.shared_stage_dir(stage) / path.relative_to(local))
+            path.unlink()
+    return shared
+
+
 @pytest.fixture
 def browser():
     """Debian's Chromium under Playwright, or a skip that says why."""

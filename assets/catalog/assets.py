@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from assets.catalog.lock import CatalogBusy
 from assets.catalog.writer import (
@@ -34,6 +33,7 @@ from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
 from assets.normalize.assets import normalized_scores
 from assets.normalize.assets import output_path as scores_path
+from orchestration import objectstore
 from orchestration.plots import histogram_png, markdown_image
 from orchestration.pools import DUCKDB
 from orchestration.resources import BackboneResource, ScoretagResource
@@ -62,7 +62,7 @@ def scored_catalog(
     now = datetime.now(UTC)
     posts = catalog_posts(
         current_posts(posts_files(layout), list(POST_COLUMNS)),
-        pl.read_parquet(scores_path(layout), columns=[*SCORE_COLUMNS, *SCORE_STATE]),
+        objectstore.read_parquet(scores_path(layout), columns=[*SCORE_COLUMNS, *SCORE_STATE]),
         now,
     )
     heads = registry(layout)

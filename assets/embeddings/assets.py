@@ -12,6 +12,7 @@ from assets.embeddings.scope import Scope, scope
 from assets.embeddings.store import FAILURES, EmbeddingStore
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
+from orchestration import objectstore
 from orchestration.deploy import GPU_OP_TAGS
 from orchestration.plots import markdown_table
 from orchestration.pools import GPU
@@ -41,7 +42,7 @@ def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
         raise dg.Failure(f"raw_posts has no output for {raw.key}: materialize it first")
     index = Path(settings.embed.image_index).expanduser() if settings.embed.image_index else None
     return scope(
-        pl.read_parquet(posts_path, columns=POST_COLUMNS),
+        objectstore.read_parquet(posts_path, columns=POST_COLUMNS),
         layout.images,
         layout.image_cache,
         settings.pool.non_image_exts,

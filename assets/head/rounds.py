@@ -18,6 +18,7 @@ from assets.normalize.assets import output_path as scores_path
 from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path
 from assets.pool.schema import POOL
+from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import markdown_table
 from orchestration.resources import BackboneResource, ScoretagResource
@@ -66,7 +67,7 @@ def add_uncertainty_round_op(
     labels = pl.read_parquet(labels_path(layout))
     cands = candidates(
         posts_files(layout),
-        pl.read_parquet(scores_path(layout)),
+        objectstore.read_parquet(scores_path(layout)),
         layout.images,
         layout.image_cache / "sha512_cache.parquet",
         profile.settings.pool,

@@ -9,10 +9,13 @@ from assets.ingest.formats import ReadOptions, UnknownFormat
 from assets.ingest.paths import RawFile, signature
 from assets.ingest.reader import FileReport, QuarantineExceeded, ingest_file
 from assets.ingest.schema import POSTS
+from orchestration import objectstore
 from orchestration.plots import column_schema, markdown_table
 from orchestration.resources import ScoretagResource
+from orchestration.storage import Layout
 
 raw_files = dg.DynamicPartitionsDefinition(name="raw_files")
+TABLES = ("posts", "quarantine", "skipped")
 
 
 class RawPostsConfig(dg.Config):
@@ -54,7 +57,6 @@ def _posts_metadata(path) -> dict:
     return {
         "ratings": markdown_table(ratings.to_dicts()),
         "preview": markdown_table(preview),
-        "posts_file": dg.MetadataValue.path(str(path)),
     }
 
 
@@ -92,12 +94,13 @@ def raw_posts(
         if config.quarantine_threshold is not None
         else settings.quarantine_threshold
     )
-    outputs = [raw.output(profile.layout, t) for t in ("posts", "quarantine", "skipped")]
+    staged = [raw.staging(profile.layout, t) for t in TABLES]
     try:
         report = ingest_file(
-            path, *outputs, site=raw.site, options=options, threshold=threshold, source_file=raw.key
+            path, *staged, site=raw.site, options=options, threshold=threshold, source_file=raw.key
         )
     except (QuarantineExceeded, UnknownFormat) as e:
+        _publish(raw, profile.layout)  # the quarantine says why
         raise dg.Failure(
             description=str(e),
             metadata={"file": dg.MetadataValue.path(str(path))},
@@ -107,7 +110,17 @@ def raw_posts(
         f"{raw.key}: {report.posts} posts, {report.quarantined} quarantined, "
         f"{report.skipped} skipped ({report.format})"
     )
-    return dg.MaterializeResult(
-        metadata={**_report_metadata(report, path), **_posts_metadata(outputs[0])},
-        data_version=dg.DataVersion(signature(path)),
-    )
+    metadata = {**_report_metadata(report, path), **_posts_metadata(staged[0])}
+    _publish(raw, profile.layout)
+    metadata["posts_file"] = dg.MetadataValue.path(str(raw.output(profile.layout, "posts")))
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(signature(path)))
+
+
+def _publish(raw: RawFile, layout: Layout) -> None:
+    """With an object root, upload the tables ingestion wrote whole and drop the local copies;
+    a table the run did not write (posts refused) leaves the object there as it was."""
+    for table in TABLES:
+        staged, output = raw.staging(layout, table), raw.output(layout, table)
+        if staged != output and staged.is_file():
+            objectstore.upload(staged, output)
+            staged.unlink()

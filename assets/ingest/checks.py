@@ -7,7 +7,7 @@ from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.coerce import MD5_PATTERN
 from assets.ingest.paths import RawFile
 from assets.ingest.schema import POSTS, RATINGS, REQUIRED
-from orchestration import quality
+from orchestration import objectstore, quality
 from orchestration.resources import ScoretagResource
 
 
@@ -50,7 +50,7 @@ def raw_posts_schema(
     import great_expectations as gx
 
     path = RawFile.from_key(context.partition_key).output(scoretag.layout, "posts")
-    posts = pl.scan_parquet(path)
+    posts = objectstore.scan_parquet(path)
     schema = dict(posts.collect_schema())
     wrong_types = {c: str(t) for c, t in POSTS.items() if schema.get(c) != t}
     aggregates = _aggregates(posts)
@@ -81,8 +81,9 @@ def raw_posts_quarantine(
     """The share of the file's records that went to quarantine, against the threshold."""
     profile = scoretag.load()
     raw = RawFile.from_key(context.partition_key)
-    posts = pl.scan_parquet(raw.output(profile.layout, "posts")).select(pl.len()).collect().item()
-    quarantined = pl.read_parquet(raw.output(profile.layout, "quarantine"))
+    posts_file = objectstore.scan_parquet(raw.output(profile.layout, "posts"))
+    posts = posts_file.select(pl.len()).collect().item()
+    quarantined = objectstore.read_parquet(raw.output(profile.layout, "quarantine"))
     total = posts + quarantined.height
     share = quarantined.height / total if total else 0.0
     threshold = profile.settings.ingest.quarantine_threshold

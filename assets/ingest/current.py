@@ -7,12 +7,13 @@ site's `updated_at`, then by the later ingestion, then by the later record in th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from assets.ingest.schema import POSTS
+from orchestration import objectstore
+from orchestration.objectstore import Location
 
 KEY = ("site", "post_id")
 
@@ -29,7 +30,7 @@ def repeated(values: np.ndarray) -> np.ndarray:
     return mask
 
 
-def current_posts(files: Sequence[Path], columns: Sequence[str] | None = None) -> pl.DataFrame:
+def current_posts(files: Sequence[Location], columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Newest record per post from these raw_posts files (only `columns`, if given).
 
     Most posts appear once: only rows whose post id repeats (on any site) are sorted."""
@@ -37,7 +38,7 @@ def current_posts(files: Sequence[Path], columns: Sequence[str] | None = None) -
     if not files:
         return pl.DataFrame(schema={c: POSTS[c] for c in wanted})
     order = ["updated_at", "ingested_at", "record"]
-    frame = pl.read_parquet([str(f) for f in files], columns=list(dict.fromkeys(wanted + order)))
+    frame = objectstore.read_parquet(files, columns=list(dict.fromkeys(wanted + order)))
     again = pl.Series(repeated(frame["post_id"].to_numpy()))
     if not again.any():
         return frame.select(wanted)

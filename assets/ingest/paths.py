@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.objectstore import Location
 from orchestration.storage import SITES, Layout
 
 STAGE = "raw_posts"
@@ -37,8 +38,14 @@ class RawFile:
     def path(self, layout: Layout) -> Path:
         return layout.site_inbox(self.site) / self.name
 
-    def output(self, layout: Layout, table: str) -> Path:
-        """`table` is posts, quarantine or skipped."""
+    def output(self, layout: Layout, table: str) -> Location:
+        """`table` is posts, quarantine or skipped: under the object root when the profile has
+        one (stage tables grow with the posts), else under the storage root."""
+        return layout.shared_stage_dir(STAGE) / table / self.site / f"{self.name}.parquet"
+
+    def staging(self, layout: Layout, table: str) -> Path:
+        """Where ingestion writes `table` first, on the local disk: the output itself without
+        an object root; with one, the file uploaded to the output once it is whole."""
         return layout.stage_dir(STAGE) / table / self.site / f"{self.name}.parquet"
 
 
@@ -68,10 +75,10 @@ def inbox_files(layout: Layout) -> list[RawFile]:
     ]
 
 
-def table_files(layout: Layout, table: str = "posts") -> list[Path]:
+def table_files(layout: Layout, table: str = "posts") -> list[Location]:
     """One table (posts, quarantine or skipped) of every raw file ingested so far."""
-    return sorted((layout.stage_dir(STAGE) / table).glob("*/*.parquet"))
+    return sorted((layout.shared_stage_dir(STAGE) / table).glob("*/*.parquet"))
 
 
-def posts_files(layout: Layout) -> list[Path]:
+def posts_files(layout: Layout) -> list[Location]:
     return table_files(layout, "posts")

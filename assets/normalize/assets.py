@@ -1,14 +1,13 @@
 """normalized_scores: one row per current post with its per-site, per-cohort norm_score."""
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
 from assets.ingest.assets import raw_posts
 from assets.ingest.paths import posts_files
 from assets.normalize.normalize import SCHEMA, normalize_files
-from orchestration.atomic import write_parquet
+from orchestration import objectstore
+from orchestration.objectstore import Location
 from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
 from orchestration.settings import NormalizeSettings
@@ -17,8 +16,10 @@ from orchestration.storage import Layout
 STAGE = "normalized_scores"
 
 
-def output_path(layout: Layout) -> Path:
-    return layout.stage_dir(STAGE) / "normalized_scores.parquet"
+def output_path(layout: Layout) -> Location:
+    """Under the object root when the profile has one (it grows with the posts), else under
+    the storage root."""
+    return layout.shared_stage_dir(STAGE) / "normalized_scores.parquet"
 
 
 def formula(settings: NormalizeSettings) -> str:
@@ -92,7 +93,7 @@ def normalized_scores(
     settings = profile.settings.normalize
     files = posts_files(profile.layout)
     frame = normalize_files(files, settings)
-    path = write_parquet(frame, output_path(profile.layout))
+    path = objectstore.write_parquet(frame, output_path(profile.layout))
     context.log.info(f"normalized {frame.height} posts from {len(files)} raw files")
     return dg.MaterializeResult(
         metadata={

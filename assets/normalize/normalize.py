@@ -8,7 +8,6 @@ and a 90th-percentile general Danbooru post both get 0.9.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import polars as pl
 
@@ -16,6 +15,8 @@ from assets.ingest.current import current_posts
 from assets.normalize import cohorts, images
 from assets.normalize.percentile import group_codes, mid_rank
 from assets.normalize.popularity import popularity
+from orchestration import objectstore
+from orchestration.objectstore import Location
 from orchestration.settings import NormalizeSettings
 
 INPUT = (
@@ -75,10 +76,10 @@ def normalize_posts(
     return frame.select([pl.col(c).cast(t) for c, t in SCHEMA.items()]).sort("site", "post_id")
 
 
-def normalize_files(files: Sequence[Path], settings: NormalizeSettings) -> pl.DataFrame:
+def normalize_files(files: Sequence[Location], settings: NormalizeSettings) -> pl.DataFrame:
     """Read the raw_posts files (only the columns needed) and normalize them."""
     if not files:
         return pl.DataFrame(schema=SCHEMA)
     posts = current_posts(files, INPUT)
-    stamps = cohorts.snapshots(pl.scan_parquet([str(f) for f in files])).collect()
+    stamps = cohorts.snapshots(objectstore.scan_parquet(files)).collect()
     return normalize_posts(posts, stamps, settings)

@@ -13,6 +13,7 @@ from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path, strata_path
 from assets.pool.pool import empty_pool, grow, strata_table
 from assets.pool.schema import POOL
+from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
@@ -73,7 +74,7 @@ def rating_pool(
     posts and never drops or reshuffles earlier ones, so labels already given stay valid."""
     profile = scoretag.load()
     layout, settings = profile.layout, profile.settings.pool
-    scores = pl.read_parquet(scores_path(layout))
+    scores = objectstore.read_parquet(scores_path(layout))
     cands = candidates(
         posts_files(layout),
         scores,

@@ -6,10 +6,10 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow.parquet as pq
 from rich.markup import escape
 from rich.table import Table
 
+from orchestration import objectstore
 from orchestration.cli.common import console
 from orchestration.profile import Profile
 
@@ -65,7 +65,7 @@ def _print_checks(checks: list[dict]) -> None:
 
 
 def _rows(paths) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    return objectstore.parquet_rows(paths)
 
 
 def print_ingest(profile: Profile) -> None:
@@ -95,7 +95,7 @@ def print_normalized(profile: Profile) -> None:
     path = output_path(profile.layout)
     if not path.is_file():
         return
-    frame = pl.read_parquet(path, columns=["site", "norm_score", "provisional"])
+    frame = objectstore.read_parquet(path, columns=["site", "norm_score", "provisional"])
     sites = sorted(set(frame["site"]))
     table = Table(
         "", *sites, title="normalized_scores: norm_score deciles per site", title_justify="left"

@@ -13,6 +13,7 @@ import pytest
 from assets.embeddings.store import FAILURES, EmbeddingStore, IdentityMismatch
 from orchestration import objectstore
 from orchestration.storage import Layout
+from tests.conftest import tables_to_object_root
 from tests.embeddings.conftest import TINY, unit_vectors
 
 
@@ -98,6 +99,7 @@ def test_the_asset_and_its_checks_run_against_object_storage(scored_home, memory
 
     from tests.embeddings.conftest import E621_EXPORT, materialize, metadata, store_of
 
+    tables_to_object_root(scored_home, memory_root)
     monkeypatch.setenv("SCORETAG_OBJECT_ROOT", memory_root)
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize(scored_home, E621_EXPORT, instance)

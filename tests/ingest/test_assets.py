@@ -168,3 +168,53 @@ def test_files_the_sensor_ignores(home: Path):
 def test_partition_keys_name_a_site_and_a_file(key: str):
     with pytest.raises(ValueError, match="not a raw file partition"):
         RawFile.from_key(key)
+
+
+def test_stage_tables_live_under_the_object_root(home: Path, memory_root: str):
+    """With an object root (fsspec's memory:// standing for s3://), raw_posts and
+    normalized_scores are written there whole, their checks read them there, and only the
+    inbox stays on the local disk; a refused file still publishes its quarantine."""
+    from orchestration import objectstore
+
+    profile = load_profile("demo", home, object_root=memory_root)
+    resources = {"scoretag": ScoretagResource.for_profile(profile)}
+    keys = ["/".join(DANBOORU), "/".join(GELBOORU)]
+    dump = (home / "inbox" / DANBOORU[0] / DANBOORU[1]).read_text().splitlines()
+    garbage = home / "inbox" / "danbooru" / "garbage.jsonl"
+    garbage.write_text("\n".join(dump[:3] + [line[:40] for line in dump[3:53]]) + "\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(raw_files.name, [*keys, "danbooru/garbage.jsonl"])
+        for key in keys:
+            result = dg.materialize(
+                [raw_posts, raw_posts_schema, raw_posts_quarantine],
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+            )
+            assert result.success
+            assert all(e.passed for e in result.get_asset_check_evaluations())
+        refused = dg.materialize(
+            [raw_posts],
+            partition_key="danbooru/garbage.jsonl",
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not refused.success
+        normalized = dg.materialize(
+            [normalized_scores, normalized_scores_suite, norm_score_uniform],
+            resources=resources,
+            instance=instance,
+        )
+        assert normalized.success
+        assert all(e.passed for e in normalized.get_asset_check_evaluations())
+    layout = profile.layout
+    danbooru = RawFile(*DANBOORU).output(layout, "posts")
+    assert objectstore.is_remote(danbooru) and objectstore.url(danbooru).startswith(memory_root)
+    assert objectstore.read_parquet(danbooru).height == 450
+    garbage_raw = RawFile("danbooru", "garbage.jsonl")
+    assert not garbage_raw.output(layout, "posts").exists()
+    assert objectstore.read_parquet(garbage_raw.output(layout, "quarantine")).height == 50
+    scores = objectstore.read_parquet(output_path(layout))
+    assert objectstore.is_remote(output_path(layout)) and scores.height > 450
+    assert not list(layout.data.rglob("*.parquet"))  # nothing stayed on the local disk
