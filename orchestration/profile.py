@@ -79,9 +79,17 @@ def set_pool_limits(profile: Profile) -> dict[str, int]:
     from dagster import DagsterInstance
 
     with DagsterInstance.from_config(str(profile.layout.dagster_home)) as instance:
-        storage = instance.event_log_storage
-        for pool, limit in profile.pool_limits.items():
-            info = storage.get_concurrency_info(pool)
-            if info.slot_count != limit:
-                storage.set_concurrency_slots(pool, limit)
+        apply_pool_limits(instance, profile.pool_limits)
     return profile.pool_limits
+
+
+def apply_pool_limits(instance, limits: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Give each pool of `instance` its limit; returns the pools changed, with (was, now)."""
+    storage = instance.event_log_storage
+    changed = {}
+    for pool, limit in limits.items():
+        was = storage.get_concurrency_info(pool).slot_count
+        if was != limit:
+            storage.set_concurrency_slots(pool, limit)
+            changed[pool] = (was, limit)
+    return changed

@@ -1,5 +1,6 @@
 """Sensors: the inbox sensor turns each raw file dropped into `inbox/<site>/` into a raw_posts
-partition and requests its ingestion."""
+partition and requests its ingestion; the labels sensor follows the label store; the pool
+limits sensor keeps the instance's concurrency pools at the profile's limits."""
 
 import json
 import time
@@ -11,6 +12,7 @@ from assets.ingest.paths import inbox_files, signature
 from assets.labels.store import LabelStore
 from orchestration.inbox import ingested_signature
 from orchestration.jobs import ingest_job, labels_job
+from orchestration.profile import apply_pool_limits
 from orchestration.resources import ScoretagResource
 
 SETTLE_SECONDS = 30
@@ -66,6 +68,22 @@ def labels_sensor(
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{last}")], cursor=str(last))
 
 
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def pool_limits_sensor(
+    context: dg.SensorEvaluationContext, scoretag: ScoretagResource
+) -> dg.SkipReason:
+    """The instance's pools at the profile's limits: `gpu` at `gpu_slots` (the GPUs), `duckdb`
+    at one (DuckDB allows one writing process). On a deployed instance (Postgres, the Helm
+    chart's daemon) nobody has to set them by hand, and a changed `gpu_slots` takes effect
+    within a minute."""
+    limits = scoretag.load().pool_limits
+    changed = apply_pool_limits(context.instance, limits)
+    for pool, (was, now) in changed.items():
+        context.log.info(f"pool {pool}: limit {was} -> {now}")
+    state = ", ".join(f"{pool}={limit}" for pool, limit in limits.items())
+    return dg.SkipReason(f"pool limits {'set' if changed else 'already'} at {state}")
+
+
 # Declarative automation (the assets' automation conditions) evaluated every 30 s, on by
 # default: a new raw_posts partition flows on to its embeddings, normalized_scores and the
 # catalog's scores without anyone launching a run.
@@ -78,4 +96,5 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def sensor_defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[inbox_sensor, labels_sensor, automation_sensor])
+    sensors = [inbox_sensor, labels_sensor, pool_limits_sensor, automation_sensor]
+    return dg.Definitions(sensors=sensors)

@@ -275,12 +275,11 @@ class _Shard:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Embedding shards a run reads, each with its first row counted over all of them, and
-    their names as DuckDB gives them (`files`, in order)."""
+    """Embedding shards a run reads, each with its first row counted over all of them."""
 
     shards: list[_Shard]
-    files: list[str]
-    names: list[str]  # as DuckDB reports them (it normalises URLs)
+    files: list[str]  # their paths or URLs, as the SQL is given them
+    names: list[str]  # and as DuckDB reports them back (it normalises URLs)
 
     @classmethod
     def of(
