@@ -118,8 +118,9 @@ def raw_posts(
 
 def _publish(raw: RawFile, layout: Layout) -> None:
     """With an object root, upload the tables ingestion wrote whole and drop the local copies;
-    a table the run did not write (posts refused) leaves the object there as it was."""
-    for table in TABLES:
+    a table the run did not write (posts refused) leaves the object there as it was. Posts go
+    last: once they are there, so are the quarantine and skipped tables of the same run."""
+    for table in reversed(TABLES):
         staged, output = raw.staging(layout, table), raw.output(layout, table)
         if staged != output and staged.is_file():
             objectstore.upload(staged, output)
