@@ -194,9 +194,11 @@ def score_missing(
             post, at = _first_copies(
                 np.concatenate([post, more_post]), np.concatenate([at, more_at])
             )
-            layout = layout.then(more)
+            shards = [*layout.shards, *more.shards]
+        else:
+            shards = layout.shards
         clock.lap("locate")
-        scores = _score_rows(store, layout.shards, at, head)
+        scores = _score_rows(store, shards, at, head)
         clock.lap("read_predict")
         rerank = _rerank_due(cursor.ranked, cursor.scored + len(post), rerank_growth)
         names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
@@ -227,14 +229,20 @@ def _pairs(result: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _first_copies(post: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One (post, at) per post, in post order: of an image stored twice, the first shard's
-    copy, as lookup() keeps it. Counting posts finds repeats without hashing anything."""
+    """One (post, at) per post: of an image stored twice, the first shard's copy, as lookup()
+    keeps it. Counting posts finds repeats without sorting or hashing; only then are the
+    pairs sorted."""
+    if not len(post) or np.bincount(post).max() == 1:
+        return post, at
     order = np.lexsort((at, post))
     post, at = post[order], at[order]
-    if len(post) and np.bincount(post).max() > 1:
-        first = np.concatenate(([True], post[1:] != post[:-1]))
-        post, at = post[first], at[first]
-    return post, at
+    first = _run_starts(post)
+    return post[first], at[first]
+
+
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Which items of a sorted array differ from the one before: the first of each run."""
+    return np.concatenate(([True], ordered[1:] != ordered[:-1]))
 
 
 def _cursor(con: duckdb.DuckDBPyConnection, head: str) -> _Cursor:
@@ -307,9 +315,6 @@ class _Layout:
     def end(self) -> int:
         return self.shards[-1].start + self.shards[-1].rows if self.shards else 0
 
-    def then(self, more: _Layout) -> _Layout:
-        return _Layout(self.shards + more.shards, self.files + more.files, self.names + more.names)
-
     def registered(self, con: duckdb.DuckDBPyConnection):
         """`shard_starts` (filename, start) visible to SQL."""
         starts = pa.table(
@@ -331,7 +336,7 @@ def _score_rows(
         return np.empty(0, np.float64)
     # np.unique hashes; sorting the integers and dropping repeats is several times faster.
     rows = np.sort(at)
-    rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    rows = rows[_run_starts(rows)]
     jobs = []
     for shard in shards:
         lo, hi = np.searchsorted(rows, [shard.start, shard.start + shard.rows])

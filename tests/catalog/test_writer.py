@@ -97,6 +97,24 @@ def test_incremental_runs_score_exactly_the_new_posts(world):
     assert ranked["percentile"].is_sorted() and ranked["percentile"][0] == 0.0
 
 
+def test_an_image_stored_twice_is_scored_from_its_first_shard(world):
+    """An image embedded again in a later shard (here with another vector) keeps the score of
+    its first copy, as the store's lookup() does, and its post is scored once."""
+    path, store, heads, (first, _) = world
+    heads.activate(first, "test")
+    again = [f"{i:032x}" for i in (3, 7)]
+    store.write_shard("e621/y.csv", again, unit_vectors(2, seed=9))
+    with open_catalog(path) as con:
+        done = _run(con, _posts(range(20)), heads, store)
+        assert (done.requested, done.scored) == (20, 20)
+    scores = _scores(path)
+    assert scores["post_key"].is_unique().all()
+    expected = heads.load(first).predict(store.read(store.shards("e621/x.csv"))[1])
+    for i in (3, 7):
+        got = scores.filter(pl.col("post_key") == f"e621:{i}")["score"][0]
+        assert got == pytest.approx(float(expected[i]), abs=1e-6)
+
+
 def test_activating_another_head_rescores_all_and_keeps_the_old(world):
     path, store, heads, (first, second) = world
     heads.activate(first, "test")
