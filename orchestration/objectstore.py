@@ -60,9 +60,12 @@ def filesystem(path: Location) -> AbstractFileSystem | None:
     return path.fs if is_remote(path) else None
 
 
-def arrow_sources(paths: Sequence[Location]) -> tuple[list, AbstractFileSystem | None]:
-    """`paths` as pyarrow reads them: themselves locally (pyarrow's own reader, memory maps and
-    all), else their keys and the filesystem that holds them."""
+def arrow_sources(
+    paths: Location | Sequence[Location],
+) -> tuple[list, AbstractFileSystem | None]:
+    """`paths` (one or several) as pyarrow reads them: themselves locally (pyarrow's own
+    reader, memory maps and all), else their keys and the filesystem that holds them."""
+    paths = [paths] if isinstance(paths, Path | UPath) else list(paths)
     remote = [p for p in paths if is_remote(p)]
     if not remote:
         return list(paths), None
@@ -123,8 +126,7 @@ def read_parquet(
     paths: Location | Sequence[Location], columns: list[str] | None = None
 ) -> pl.DataFrame:
     """One or several parquet files as one frame (polars locally, pyarrow over fsspec else)."""
-    many = [paths] if isinstance(paths, Path | UPath) else list(paths)
-    sources, fs = arrow_sources(many)
+    sources, fs = arrow_sources(paths)
     if fs is None:
         return pl.read_parquet(sources if len(sources) > 1 else sources[0], columns=columns)
     return pl.from_arrow(pq.read_table(sources, columns=columns, filesystem=fs))
@@ -139,8 +141,7 @@ def parquet_rows(paths: Sequence[Location]) -> int:
 def scan_parquet(paths: Location | Sequence[Location]) -> pl.LazyFrame:
     """One or several parquet files as one lazy frame (polars locally, a pyarrow dataset over
     fsspec else)."""
-    many = [paths] if isinstance(paths, Path | UPath) else list(paths)
-    sources, fs = arrow_sources(many)
+    sources, fs = arrow_sources(paths)
     if fs is None:
         return pl.scan_parquet([str(s) for s in sources])
     import pyarrow.dataset as ds

@@ -41,12 +41,15 @@ class RawFile:
     def output(self, layout: Layout, table: str) -> Location:
         """`table` is posts, quarantine or skipped: under the object root when the profile has
         one (stage tables grow with the posts), else under the storage root."""
-        return layout.shared_stage_dir(STAGE) / table / self.site / f"{self.name}.parquet"
+        return layout.shared_stage_dir(STAGE) / self._table_file(table)
 
     def staging(self, layout: Layout, table: str) -> Path:
         """Where ingestion writes `table` first, on the local disk: the output itself without
         an object root; with one, the file uploaded to the output once it is whole."""
-        return layout.stage_dir(STAGE) / table / self.site / f"{self.name}.parquet"
+        return layout.stage_dir(STAGE) / self._table_file(table)
+
+    def _table_file(self, table: str) -> str:
+        return f"{table}/{self.site}/{self.name}.parquet"
 
 
 def is_ingestible(path: Path) -> bool:

@@ -102,8 +102,8 @@ def export(
             result = export_catalog(*args, writable=True, now=now)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    _report(result, local)
-    if remote is None or result.head is None:
+    _report(result, local)  # raises when there is no head, so nothing is published
+    if remote is None:
         return
     try:
         console.print(escape(publish(local, remote).message), soft_wrap=True)

@@ -64,10 +64,6 @@ def _print_checks(checks: list[dict]) -> None:
             )
 
 
-def _rows(paths) -> int:
-    return objectstore.parquet_rows(paths)
-
-
 def print_ingest(profile: Profile) -> None:
     from assets.ingest.paths import table_files
 
@@ -83,7 +79,10 @@ def print_ingest(profile: Profile) -> None:
     )
     tables = {name: table_files(layout, name) for name in ("posts", "quarantine", "skipped")}
     for site in sorted({p.parent.name for p in tables["posts"]}):
-        counts = [_rows([p for p in tables[t] if p.parent.name == site]) for t in tables]
+        counts = [
+            objectstore.parquet_rows([p for p in tables[t] if p.parent.name == site])
+            for t in tables
+        ]
         files = sum(p.parent.name == site for p in tables["posts"])
         table.add_row(site, str(files), *(f"{c:,}" for c in counts))
     console.print(table)
@@ -221,7 +220,7 @@ def print_embeddings(profile: Profile) -> None:
         return
     listed = _counted(store.failures()["reason"]) or "none"
     console.print(
-        f"[bold]embeddings[/]: {_rows(shards):,} images in {len(shards)} shards "
+        f"[bold]embeddings[/]: {objectstore.parquet_rows(shards):,} images in {len(shards)} shards "
         f"({store.identity.id}, {store.identity.embed_dim} dims); failures: {listed}",
         soft_wrap=True,
     )
