@@ -58,9 +58,9 @@ def shared_path(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def demo_layout(tmp_path_factory):
     """The full demo dataset, built once per test session into its own storage root."""
-    from orchestration.demo.build import build_demo
     from orchestration.settings import DemoSettings
     from orchestration.storage import Layout
+    from scoretag.demo.build import build_demo
 
     layout = Layout(home=tmp_path_factory.mktemp("demo-home"))
     build_demo(layout, DemoSettings())

@@ -15,8 +15,8 @@ from assets.labels.paths import labels_path
 from assets.labels.store import LabelStore
 from assets.normalize.assets import output_path
 from assets.pool.paths import pool_path
-from orchestration.cli import cli
 from orchestration.storage import Layout
+from scoretag.cli import cli
 
 RAW_FILES = 19  # every demo file but e621's tag table, which is read beside its export
 

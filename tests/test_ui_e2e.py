@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from orchestration.cli import cli
-from orchestration.demo.labeling import free_port
 from orchestration.jobs import INGEST_JOB, MAIN_JOB
+from scoretag.cli import cli
+from scoretag.demo.labeling import free_port
 from tests.conftest import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[1]

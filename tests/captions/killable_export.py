@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from assets.captions import shards
-from orchestration.benchmarks.captions import RULES, synthetic_posts
+from scoretag.benchmarks.captions import RULES, synthetic_posts
 
 SHARD_SIZE = 10
 

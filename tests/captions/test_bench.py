@@ -7,8 +7,8 @@ import json
 
 from click.testing import CliRunner
 
-from orchestration.benchmarks.captions import captions_bench, synthetic_posts
-from orchestration.cli import cli
+from scoretag.benchmarks.captions import captions_bench, synthetic_posts
+from scoretag.cli import cli
 
 
 def test_reports_captions_per_second_for_every_post():

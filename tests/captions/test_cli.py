@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from orchestration.cli import cli
-from orchestration.cli.export import FORMATS, STYLES
+from scoretag.cli import cli
+from scoretag.cli.export import FORMATS, STYLES
 
 
 def _run(home, *args: str):

@@ -17,9 +17,9 @@ from assets.captions.assets import caption_shards
 from assets.captions.manifest import sha256_file
 from assets.captions.paths import export_dir
 from orchestration import objectstore
-from orchestration.cli import cli
 from orchestration.profile import load_profile
 from orchestration.resources import ScoretagResource
+from scoretag.cli import cli
 
 
 def _export(home, out: str, *args: str, **options):

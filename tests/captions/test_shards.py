@@ -17,7 +17,7 @@ import pytest
 from assets.captions import manifest as manifests
 from assets.captions.captions import CaptionRules
 from assets.captions.shards import Target, write_shards
-from orchestration.benchmarks.captions import RULES, synthetic_posts
+from scoretag.benchmarks.captions import RULES, synthetic_posts
 from tests.captions.test_formats import located_rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from assets.catalog.writer import percent_rank
-from orchestration.benchmarks.catalog import catalog_bench
+from scoretag.benchmarks.catalog import catalog_bench
 
 KEYS = {
     "bench",
@@ -60,7 +60,7 @@ def test_scores_every_post_then_only_the_new_ones(result):
 
 
 def test_cli_prints_the_bench(tmp_path):
-    from orchestration.cli import cli
+    from scoretag.cli import cli
 
     out = CliRunner().invoke(
         cli, ["bench", "catalog", "--posts", "3000", "--dim", "32", "--workdir", str(tmp_path)]

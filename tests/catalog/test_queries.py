@@ -30,7 +30,7 @@ from assets.catalog.queries import (
     run,
     run_adhoc,
 )
-from orchestration.cli import cli
+from scoretag.cli import cli
 
 NAMES = {
     "top_posts",

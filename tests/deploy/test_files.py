@@ -109,11 +109,19 @@ def test_the_dockerfile_installs_extras_that_exist_and_serves_this_module():
     assert f'"--module-name", "{MODULE}"' in text
     profile = re.search(r"SCORETAG_PROFILE=(\S+)", text).group(1)
     assert profile in available_profiles()
+    # Every installed top-level package is copied in, or the image lacks its code.
+    packages = {
+        p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", text, re.M))
+    assert packages == copied, packages ^ copied
 
 
 def test_the_deploy_readme_lists_every_variable_the_code_reads():
     code = "\n".join(
-        p.read_text() for d in ("orchestration", "assets") for p in (ROOT / d).rglob("*.py")
+        p.read_text()
+        for d in ("orchestration", "assets", "scoretag")
+        for p in (ROOT / d).rglob("*.py")
     )
     read = set(re.findall(r"\"(SCORETAG_[A-Z_]+)\"", code))
     assert {"SCORETAG_PROFILE", "SCORETAG_HOME", "SCORETAG_OBJECT_ROOT"} <= read

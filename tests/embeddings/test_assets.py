@@ -45,7 +45,7 @@ def test_a_raw_file_is_embedded_with_its_failures_listed(scored_home, demo_layou
 
 
 def test_a_stored_vector_is_what_open_clip_gives_for_the_picture(scored_home, demo_layout):
-    from orchestration.benchmarks.embed import reference_transform
+    from scoretag.benchmarks.embed import reference_transform
 
     with dg.DagsterInstance.ephemeral() as instance:
         materialize(scored_home, E621_EXPORT, instance)

@@ -11,7 +11,7 @@ from assets.head.active import (
     select_uncertain,
     uncertainty_round,
 )
-from orchestration.benchmarks.head import head_bench
+from scoretag.benchmarks.head import head_bench
 
 
 def _unit(X: np.ndarray) -> np.ndarray:

@@ -20,10 +20,10 @@ from assets.labels.paths import labels_path
 from assets.labels.resolve import LABELS
 from assets.pool.paths import pool_path
 from orchestration.backbone import identity
-from orchestration.cli import cli
 from orchestration.profile import load_profile
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.storage import Layout
+from scoretag.cli import cli
 
 STRICT = "[head]\nhead_type = 'ridge'\nmin_spearman = 0.3\nridge_margin = 0.05\n"
 

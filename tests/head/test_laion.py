@@ -17,7 +17,7 @@ from torch import nn
 from assets.head.artifact import load_head, save_head
 from assets.head.laion import import_laion, laion_card, read_laion
 from assets.head.registry import Registry
-from orchestration.cli import cli
+from scoretag.cli import cli
 from tests.conftest import shared_path
 
 REAL = "models/laion-aesthetic-v2/sac+logos+ava1-l14-linearMSE.pth"

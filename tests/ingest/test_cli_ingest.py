@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 from click.testing import CliRunner
 
-from orchestration.cli import cli
+from scoretag.cli import cli
 
 DUMP = ("danbooru", "danbooru2021-posts000000000000.jsonl")
 XML = ("gelbooru", "index-2017-06-03.xml")

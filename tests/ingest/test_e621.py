@@ -17,8 +17,8 @@ import pytest
 from assets.ingest import e621
 from assets.ingest.formats import UnknownFormat, detect, head
 from assets.ingest.reader import FileReport, ingest_file
-from orchestration.demo.writers.e621 import CSV_COLUMNS
 from orchestration.storage import Layout
+from scoretag.demo.writers.e621 import CSV_COLUMNS
 from tests.conftest import shared_path
 from tests.ingest.readback import demo_truth
 

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from assets.ingest.formats import UnknownFormat, detect
 from assets.ingest.reader import ingest_file
 from assets.ingest.schema import RATINGS
-from orchestration.demo.build import build_demo
-from orchestration.demo.writers import danbooru, derpibooru, e621, gelbooru
 from orchestration.settings import DemoSettings
 from orchestration.storage import Layout
+from scoretag.demo.build import build_demo
+from scoretag.demo.writers import danbooru, derpibooru, e621, gelbooru
 
 scalars = st.one_of(
     st.none(),

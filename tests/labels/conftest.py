@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from assets.pool.schema import POOL
-from orchestration.demo.labeling import free_port
+from scoretag.demo.labeling import free_port
 
 SCORETAG = Path(sys.executable).parent / "scoretag"
 SITES = ("danbooru", "e621", "derpibooru", "gelbooru")
@@ -28,9 +28,9 @@ SITES = ("danbooru", "e621", "derpibooru", "gelbooru")
 def demo_images(tmp_path_factory) -> tuple[Path, list[tuple[str, int, str]]]:
     """A small demo build: its image folder, and (site, post_id, file name) of posts that
     have a usable image."""
-    from orchestration.demo.build import build_demo
     from orchestration.settings import DemoSettings
     from orchestration.storage import Layout
+    from scoretag.demo.build import build_demo
 
     home = tmp_path_factory.mktemp("labels-demo")
     build_demo(Layout(home=home), DemoSettings(images=60, posts=200))

@@ -8,7 +8,7 @@ import polars as pl
 from click.testing import CliRunner
 
 from assets.labels.store import LabelStore
-from orchestration.cli import cli
+from scoretag.cli import cli
 from tests.labels.conftest import store_events
 
 GOOD = """post_key,labeler,value,created_at

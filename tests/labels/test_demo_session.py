@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from orchestration.demo.labeling import labeling_app, simulate
+from scoretag.demo.labeling import labeling_app, simulate
 from tests.labels.conftest import make_home, store_events
 
 

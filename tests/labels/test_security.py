@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from assets.labels.gate import needs_token
-from orchestration.cli import cli
+from scoretag.cli import cli
 from tests.labels.conftest import Server, make_home
 
 TOKEN = "s3cret-token"

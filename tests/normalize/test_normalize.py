@@ -7,8 +7,8 @@ import pytest
 from assets.ingest.current import current_posts
 from assets.normalize.normalize import SCHEMA, normalize_posts
 from assets.normalize.popularity import wilson_lower_bound
-from orchestration.demo import scores
 from orchestration.settings import NormalizeSettings
+from scoretag.demo import scores
 
 SNAPSHOT = datetime(2026, 11, 1, tzinfo=UTC)
 SETTINGS = NormalizeSettings()

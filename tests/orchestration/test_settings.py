@@ -93,8 +93,8 @@ def test_the_stages_defaults_are_the_settings_defaults():
     must not drift from what a profile gives."""
     from assets.embeddings.embed import Plan
     from assets.head.assets import train_settings
+    from assets.head.jobs import UncertaintyRoundConfig
     from assets.head.models import MLPConfig
-    from assets.head.rounds import UncertaintyRoundConfig
     from assets.head.uncertainty import RoundSettings
     from orchestration.settings import EmbedSettings, HeadSettings
 

@@ -79,7 +79,7 @@ def score(home: str, point: str, release: str) -> int:
 
 def export(home: str, release: str, *args: str) -> int:
     from assets.captions import manifest
-    from orchestration.cli import cli
+    from scoretag.cli import cli
 
     write = manifest.write
 

@@ -13,10 +13,10 @@ import dagster as dg
 from click.testing import CliRunner
 
 from orchestration import pools
-from orchestration.cli import cli
 from orchestration.definitions import build_defs
 from orchestration.profile import activate, load_profile, set_pool_limits
 from orchestration.runner import RunOutcome, collect
+from scoretag.cli import cli
 from tests.reliability.conftest import catalog_scores, materialize_catalog
 from tests.reliability.driver import kill, reach, release_later, start
 

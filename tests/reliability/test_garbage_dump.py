@@ -17,7 +17,7 @@ from tests.embeddings.conftest import DANBOORU_DUMP
 from tests.reliability.conftest import materialize_catalog
 
 # What the `scoretag` console script runs, in its own process: its real output.
-SCORETAG = [sys.executable, "-c", "from orchestration.cli import main; main()"]
+SCORETAG = [sys.executable, "-c", "from scoretag.cli import main; main()"]
 GARBAGE = "danbooru2021-posts000000000001.jsonl"
 
 

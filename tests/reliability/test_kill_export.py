@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from assets.captions.manifest import MANIFEST, VOLATILE
-from orchestration.cli import cli
+from scoretag.cli import cli
 from tests.reliability.conftest import materialize_catalog
 from tests.reliability.driver import kill, reach, start
 

@@ -16,10 +16,10 @@ from assets.head.artifact import build_card
 from assets.head.models import fit_ridge
 from assets.head.paths import registry
 from orchestration.backbone import identity
-from orchestration.cli import cli
 from orchestration.runner import RunOutcome, collect
 from orchestration.settings import BackboneSettings, available_profiles
 from orchestration.storage import Layout
+from scoretag.cli import cli
 from tests.reliability.conftest import catalog_scores, materialize_catalog
 
 # The demo's backbone with other random weights: vectors of the same width, no error from

@@ -1,0 +1,20 @@
+"""Benchmarks behind `scoretag bench`: each returns the figures it measured as a dict.
+
+Speed and memory targets are checked here, never by timed tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scoretag.benchmarks import captions, catalog, demo, embed, head, ingest
+
+BENCHES: dict[str, Callable[[], dict]] = {
+    "demo": demo.demo_build,
+    "ingest": ingest.ingest_bench,
+    "embed": embed.embed_bench,
+    "head": head.head_bench,
+    "catalog": catalog.catalog_bench,
+    "captions": captions.captions_bench,
+}
+"""Every benchmark with its default parameters, as `make bench` runs them."""

@@ -1,0 +1,187 @@
+"""`scoretag export` and `scoretag calibrate`: caption shards and score buckets outside the
+pipeline, on the active profile's catalog."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from scoretag.cli.common import console, current_profile
+
+FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset")
+STYLES = ("v6", "v7", "none")
+UNTRAINED = "scores from a head on an untrained backbone: no quality signal in these tags"
+
+
+def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    items = tuple(sorted({part.strip() for part in text.split(",") if part.strip()}))
+    if not items:
+        raise click.BadParameter(f"give at least one {what}, comma-separated")
+    return items
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="parquet", show_default=True)
+@click.option("--style", type=click.Choice(STYLES), default=None, help="[default: [captions]]")
+@click.option(
+    "--min-bucket",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Lowest bucket exported (and last score_N_up tag). [default: [captions]]",
+)
+@click.option("--ratings", default=None, metavar="g,s,q,e", help="Ratings to export.")
+@click.option("--sites", default=None, metavar="SITE,...", help="Sites to export [default: all].")
+@click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Posts per shard.")
+@click.option(
+    "--out",
+    required=True,
+    help="Folder of the export (its manifest.json and shards), or an object-store URL "
+    "(s3://bucket/prefix, gs://...): written on the storage root, then published there.",
+)
+def export(
+    fmt: str,
+    style: str | None,
+    min_bucket: int | None,
+    ratings: str | None,
+    sites: str | None,
+    shard_size: int | None,
+    out: str,
+) -> None:
+    """Write caption shards of the catalog's active head.
+
+    \b
+    scoretag export --format parquet --style v6 --min-bucket 4 --out shards/
+    scoretag export --format kohya --style v7 --ratings g,s --out kohya/
+    scoretag export --format webdataset --out s3://bucket/shards/
+
+    The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
+    Re-running rewrites only the shards whose content changed.
+    """
+    from assets.captions.export import CalibrationNeeded, export_catalog
+    from assets.captions.paths import staging_dir
+    from assets.captions.publish import check_publishable, publish
+    from assets.captions.requests import images_of, request_for
+    from orchestration import objectstore
+
+    profile = current_profile()
+    try:
+        remote = objectstore.location(out)
+        objectstore.filesystem(remote)  # an unknown scheme, or its package missing, fails here
+    except (ImportError, ValueError) as e:
+        raise click.ClickException(f"--out {out}: {e}") from None
+    if objectstore.is_remote(remote):
+        local, shown = staging_dir(profile.layout, out), out
+    else:
+        local, shown, remote = Path(out).expanduser().resolve(), None, None
+    try:
+        if remote is not None:
+            check_publishable(fmt)
+        request = request_for(
+            profile,
+            fmt,
+            local,
+            shown,
+            style=style,
+            min_bucket=min_bucket,
+            ratings=_listed(ratings, "rating"),
+            sites=_listed(sites, "site"),
+            shard_size=shard_size,
+        )
+        now = datetime.now(UTC)
+        args = (profile.layout.catalog, request, images_of(profile))
+        try:
+            result = export_catalog(*args, writable=False, now=now)
+        except CalibrationNeeded as needed:
+            console.print(f"head {needed} has no cut-points yet: calibrating it first")
+            result = export_catalog(*args, writable=True, now=now)
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    _report(result, local)  # raises when there is no head, so nothing is published
+    if remote is None:
+        return
+    try:
+        console.print(escape(publish(local, remote).message), soft_wrap=True)
+    except OSError as e:
+        raise click.ClickException(f"publishing to {out} failed: {e}") from None
+
+
+def _report(result, out: Path) -> None:
+    for warning in result.warnings:
+        console.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
+    if result.head is None:
+        raise click.ClickException(result.message)
+    outcome = result.outcome
+    shards = outcome.manifest["shards"]
+    console.print(escape(result.message), soft_wrap=True)
+    console.print(
+        f"{outcome.manifest['rows']:,} captions in {len(shards)} shards: "
+        f"{len(outcome.written)} written, {len(outcome.unchanged)} unchanged, "
+        f"{len(outcome.removed)} removed; manifest {out / 'manifest.json'}",
+        soft_wrap=True,
+    )
+    for caption in result.examples:
+        console.print(f"  {escape(caption)}", soft_wrap=True)
+    if "quality_signal" in outcome.manifest and result.examples:
+        console.print(f"  [yellow]{UNTRAINED}[/]", soft_wrap=True)
+
+
+@click.command()
+@click.option(
+    "--policy",
+    type=click.Choice(("absolute", "quantile")),
+    default=None,
+    help="How cut-points are chosen. [default: [captions] policy]",
+)
+@click.option("--force", is_flag=True, help="Replace the head's stored cut-points.")
+def calibrate(policy: str | None, force: bool) -> None:
+    """Work out and store the active head's score-bucket cut-points.
+
+    A head keeps its cut-points once made (on its first export, or here), so tags do not move
+    as the catalog grows; --force replaces them, and later exports follow.
+    """
+    from assets.captions.calibration import Policy, active_head, load
+    from assets.captions.export import calibrate as store_calibration
+    from assets.captions.export import connect
+    from assets.captions.paths import calibration_dir, calibration_record
+
+    profile = current_profile()
+    chosen = Policy.from_settings(profile.settings.captions, name=policy)
+    try:
+        timeout_s = profile.settings.catalog.lock_timeout_s
+        with connect(profile.layout.catalog, True, timeout_s) as con:
+            head = active_head(con)
+            if head is None:
+                raise click.ClickException("no head is active: activate one first")
+            calibration = load(con, head, calibration_record(profile.layout, head))
+            if calibration is not None and not force:
+                console.print(f"head {head} is calibrated already; --force replaces its cut-points")
+            else:
+                now = datetime.now(UTC)
+                calibration = store_calibration(
+                    con, head, chosen, calibration_dir(profile.layout), now
+                )
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    _print_calibration(calibration)
+
+
+def _print_calibration(calibration) -> None:
+    table = Table(
+        "bucket",
+        "min_score",
+        "share of scope",
+        title=f"head {calibration.head_version}: policy {calibration.policy}, "
+        f"made {calibration.created_at:%Y-%m-%d %H:%M}",
+        title_justify="left",
+    )
+    starts = [0.0, *calibration.starts]
+    shares = list(calibration.shares) or [None] * len(starts)
+    for bucket, (start, share) in enumerate(zip(starts, shares, strict=True), start=1):
+        table.add_row(f"score_{bucket}", f"{start:.4f}", "" if share is None else f"{share:.1%}")
+    console.print(table)

@@ -1,0 +1,39 @@
+"""`scoretag info`."""
+
+from __future__ import annotations
+
+import click
+
+from orchestration.storage import SITES
+from scoretag.cli.common import console, current_profile
+
+
+def _inbox_line(path) -> str:
+    files = sum(1 for p in path.glob("*") if p.is_file()) if path.is_dir() else 0
+    return f"{path}  ({files} files)"
+
+
+@click.command()
+def info() -> None:
+    """Show the active profile, its settings and where its data is."""
+    profile = current_profile()
+    layout, backbone = profile.layout, profile.settings.backbone
+    weights = backbone.checkpoint or backbone.pretrained or "random init (untrained)"
+    rows = {
+        "profile": f"{profile.name}: {profile.settings.description}",
+        "storage root": layout.home,
+        "dagster home": layout.dagster_home,
+        **{f"inbox/{site}": _inbox_line(layout.site_inbox(site)) for site in SITES},
+        "image root": layout.images,
+        "stage data": layout.data,
+        "object root": layout.object_root or "none: everything under the storage root",
+        "catalog": layout.catalog,
+        "label store": layout.label_store,
+        "backbone": f"{backbone.model} ({weights}), {backbone.device}, {backbone.precision}, "
+        f"batch {backbone.batch_size}",
+        "pools": ", ".join(f"{k}={v}" for k, v in profile.pool_limits.items()),
+        "executor": profile.settings.deploy.executor,
+    }
+    for label, value in rows.items():
+        # soft_wrap: paths are copied from the terminal, so they are never broken by a newline
+        console.print(f"{label:<18} {value}", soft_wrap=True)
