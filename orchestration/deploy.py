@@ -16,17 +16,6 @@ import dagster as dg
 from orchestration import pools
 from orchestration.settings import DeploySettings, Toleration
 
-GPU_RESOURCE = "nvidia.com/gpu"
-# A GPU step's op tags: on Kubernetes its pod asks for one GPU (the embedder uses one device),
-# and the scheduler puts it on a node that has one free. Elsewhere the tag is inert.
-GPU_OP_TAGS = {
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {"requests": {GPU_RESOURCE: "1"}, "limits": {GPU_RESOURCE: "1"}}
-        }
-    }
-}
-
 
 def gpu_ops(defs: dg.Definitions) -> list[str]:
     """The ops (of assets and of checks) in the `gpu` pool: the steps that need a GPU."""

@@ -68,7 +68,7 @@ labels_job = dg.define_asset_job(
 
 
 def job_defs() -> dg.Definitions:
-    from assets.head.rounds import pool_uncertainty_job
+    from assets.head.jobs import pool_uncertainty_job
 
     jobs = [ingest_job, embed_job, main_job, catalog_job, pool_job, labels_job]
     jobs.append(pool_uncertainty_job)

@@ -13,9 +13,8 @@ from assets.embeddings.store import FAILURES, EmbeddingStore
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
 from orchestration import objectstore
-from orchestration.deploy import GPU_OP_TAGS
 from orchestration.plots import markdown_table
-from orchestration.pools import GPU
+from orchestration.pools import GPU, GPU_OP_TAGS
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.settings import Settings
 from orchestration.storage import Layout

@@ -100,11 +100,11 @@ def test_the_demo_runs_every_step_in_one_process_and_a_config_may_change_it(tmp_
 def test_the_gpu_pool_and_the_gpu_tags_are_on_exactly_the_gpu_steps(profile: str, tmp_path):
     ops = _ops(_defs(profile, tmp_path))
     in_pool = {op.name for op in ops if op.pool == pools.GPU}
-    asking = {op.name for op in ops if deploy.GPU_RESOURCE in json.dumps(op.tags)}
+    asking = {op.name for op in ops if pools.GPU_RESOURCE in json.dumps(op.tags)}
     assert in_pool == asking == GPU_STEPS
     for op in ops:
         k8s = {k: json.loads(v) for k, v in op.tags.items() if k.startswith("dagster-k8s")}
-        assert k8s == (deploy.GPU_OP_TAGS if op.name in GPU_STEPS else {}), op.name
+        assert k8s == (pools.GPU_OP_TAGS if op.name in GPU_STEPS else {}), op.name
     assert deploy.gpu_ops(_defs(profile, tmp_path)) == sorted(GPU_STEPS)
 
 
