@@ -122,6 +122,24 @@ def _model_threads(encoder: Encoder, dataset: ImageFiles, workers: int) -> int:
     return cores if model_s > decode_s / workers else few
 
 
+def encoded(
+    locations: pl.DataFrame, backbone: Backbone, plan: Plan
+) -> Iterator[tuple[np.ndarray, np.ndarray, list[tuple[int, str, str]]]]:
+    """The images at `locations` (path, offset, length) through the backbone, a model batch
+    at a time: (positions of the decoded images, their unit fp16 vectors, failures as
+    (position, reason, detail))."""
+    dataset = ImageFiles(locations, Geometry.of(backbone.identity), plan.max_pixels)
+    encoder = Encoder(backbone)
+    chunk = min(plan.batch_size, DECODE_CHUNK)
+    loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
+    share_cores = backbone.device == "cpu" and plan.workers
+    with torch_threads(_model_threads(encoder, dataset, plan.workers) if share_cores else None):
+        for group in grouped(loader, plan.batch_size):
+            positions = np.concatenate([c.positions for c in group])
+            vectors = encoder([c.pixels for c in group if len(c.positions)])
+            yield positions, vectors, [f for c in group for f in c.failures]
+
+
 def embed(
     todo: pl.DataFrame,
     backbone: Backbone,
@@ -139,22 +157,13 @@ def embed(
     store.ensure()
     store.remove_orphans(partition)  # the shard a killed run had in flight
     keys = todo["image_key"].to_numpy()
-    dataset = ImageFiles(todo, Geometry.of(backbone.identity), plan.max_pixels)
-    encoder = Encoder(backbone)
     buffer = _ShardBuffer(store, partition, plan.shard_size)
-    chunk = min(plan.batch_size, DECODE_CHUNK)
-    loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
-    share_cores = backbone.device == "cpu" and plan.workers
-    with torch_threads(_model_threads(encoder, dataset, plan.workers) if share_cores else None):
-        for group in grouped(loader, plan.batch_size):
-            positions = np.concatenate([c.positions for c in group])
-            vectors = encoder([c.pixels for c in group if len(c.positions)])
-            buffer.add(keys[positions].tolist(), vectors, progress)
-            for c in group:
-                failures += [(str(keys[i]), reason, detail) for i, reason, detail in c.failures]
-                progress.failed += len(c.failures)
-            progress.embedded += len(positions)
-            on_batch(progress)
+    for positions, vectors, failed in encoded(todo, backbone, plan):
+        buffer.add(keys[positions].tolist(), vectors, progress)
+        failures += [(str(keys[i]), reason, detail) for i, reason, detail in failed]
+        progress.failed += len(failed)
+        progress.embedded += len(positions)
+        on_batch(progress)
     buffer.flush(progress)
     return progress, _failure_rows(todo, failures)
 
