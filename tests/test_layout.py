@@ -6,6 +6,7 @@ checked without a new test."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,16 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+def _violations(package: str, wrong: Callable[[Path, str], bool]) -> list[str]:
+    """`module: imported name` for every import under `package` that `wrong` refuses."""
+    return sorted(
+        f"{_rel(path)}: {name}"
+        for path in _modules(package)
+        for name in _imports(path)
+        if wrong(path, name)
+    )
+
+
 def test_every_stage_is_in_the_lineage_order():
     stages = {p.name for p in (ROOT / "assets").iterdir() if (p / "__init__.py").is_file()}
     assert stages == set(STAGES)
@@ -59,54 +70,45 @@ def test_every_stage_is_in_the_lineage_order():
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_stage_imports_only_upstream_stages(stage: str):
     allowed = STAGES[: STAGES.index(stage) + 1]
-    wrong = {
-        f"{_rel(path)}: {name}"
-        for path in _modules(f"assets/{stage}")
-        for name in _imports(path)
-        if _within(name, "assets") and name.split(".")[1] in STAGES
-        if name.split(".")[1] not in allowed
-    }
-    assert not wrong, sorted(wrong)
+
+    def downstream(path: Path, name: str) -> bool:
+        parts = name.split(".")
+        return parts[0] == "assets" and len(parts) > 1 and parts[1] in STAGES[len(allowed) :]
+
+    assert not _violations(f"assets/{stage}", downstream)
 
 
 def test_stages_never_import_the_cli_or_the_wiring():
-    wrong = {
-        f"{_rel(path)}: {name}"
-        for path in _modules("assets")
-        for name in _imports(path)
-        if _within(name, "scoretag") or any(_within(name, w) for w in WIRING)
-    }
-    assert not wrong, sorted(wrong)
+    def runner(path: Path, name: str) -> bool:
+        return _within(name, "scoretag") or any(_within(name, w) for w in WIRING)
+
+    assert not _violations("assets", runner)
 
 
 def test_orchestration_never_imports_the_users_tools():
-    wrong = {
-        f"{_rel(path)}: {name}"
-        for path in _modules("orchestration")
-        for name in _imports(path)
-        if _within(name, "scoretag")
-    }
-    assert not wrong, sorted(wrong)
+    assert not _violations("orchestration", lambda path, name: _within(name, "scoretag"))
 
 
 def test_stage_logic_modules_do_not_import_dagster():
-    wrong = {
-        f"{_rel(path)}: {name}"
-        for path in _modules("assets")
-        if path.name not in DAGSTER_MODULES
-        for name in _imports(path)
-        if _within(name, "dagster") or _within(name, "orchestration.resources")
-    }
-    assert not wrong, sorted(wrong)
+    def dagster(path: Path, name: str) -> bool:
+        if path.name in DAGSTER_MODULES:
+            return False
+        return _within(name, "dagster") or _within(name, "orchestration.resources")
+
+    assert not _violations("assets", dagster)
 
 
 def test_orchestration_holds_no_cli_demo_or_benchmarks():
     """The user's tools live in the scoretag package: none is left behind, and no module here
     prints to a terminal (click and rich are the CLI's)."""
-    leftovers = [
-        _rel(path)
-        for path in _modules("orchestration")
-        if {"cli", "demo", "benchmarks"} & set(path.relative_to(ROOT).with_suffix("").parts)
-        or any(_within(name, "click") or _within(name, "rich") for name in _imports(path))
+    folders = [
+        _rel(p)
+        for p in _modules("orchestration")
+        if {"cli", "demo", "benchmarks"} & set(p.relative_to(ROOT).with_suffix("").parts)
     ]
-    assert not leftovers, leftovers
+    assert not folders
+
+    def terminal(path: Path, name: str) -> bool:
+        return _within(name, "click") or _within(name, "rich")
+
+    assert not _violations("orchestration", terminal)
