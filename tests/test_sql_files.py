@@ -1,5 +1,5 @@
-"""Every SQL file of sql/: it parses, the statements the code loads by name exist, and the
-captions stage's statements run on an empty catalog."""
+"""Every SQL file of sql/: it parses, the statements the code loads by name exist, and what
+each of the captions stage's statements gives and does on an empty catalog."""
 
 from __future__ import annotations
 
@@ -46,17 +46,63 @@ PARAMS = {
     "min_bucket": 1,
     "created_at": datetime(2026, 1, 1, tzinfo=UTC),
 }
+# Another head's cut-points: a statement about head "h" must neither show nor delete them.
+OTHER = ("other", 1, 0.2, 0.9, datetime(2025, 1, 1, tzinfo=UTC))
+MINE = ("h", 1, 0.0, 1.0, PARAMS["created_at"])  # what insert_calibration stores from `rows`
+
+# Per captions statement, on a catalog with no post and no head (only OTHER's cut-points): its
+# columns, its rows (DuckDB answers a write with the count of rows written, a CREATE with no
+# row), and the calibrations table after it.
+EMPTY = {
+    "active_head": (["version"], [], [OTHER]),
+    "calibration": (["bucket", "min_score", "max_score", "created_at"], [], [OTHER]),
+    "delete_calibration": (["Count"], [(0,)], [OTHER]),
+    "insert_calibration": (["Count"], [(1,)], [OTHER, MINE]),
+    "macros": (["Count"], [], [OTHER]),
+    "scope_buckets": (["bucket", "images"], [], [OTHER]),
+    "scope_scores": (["score"], [], [OTHER]),
+    "select": (
+        # What an export is built from, in this order.
+        ["post_key", "site", "post_id", "md5", "image_key", "rating", "width", "height"]
+        + ["file_ext", "tags", "character_tags", "copyright_tags", "artist_tags"]
+        + ["species_tags", "meta_tags", "score", "bucket"],
+        [],
+        [OTHER],
+    ),
+    "selection_buckets": (["bucket", "posts"], [], [OTHER]),
+}
+MACROS = {"caption_scope", "caption_bucketed", "caption_selection"}
+CAPTIONS = sorted((SQL_DIR / "captions").glob("*.sql"))
 
 
-@pytest.mark.parametrize("path", sorted((SQL_DIR / "captions").glob("*.sql")), ids=lambda p: p.stem)
+def _macros(con: duckdb.DuckDBPyConnection) -> set[str]:
+    query = "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro'"
+    return {name for (name,) in con.execute(query).fetchall()} & MACROS
+
+
+def test_every_captions_statement_has_an_expectation():
+    assert {p.stem for p in CAPTIONS} == set(EMPTY)
+
+
+@pytest.mark.parametrize("path", CAPTIONS, ids=lambda p: p.stem)
 def test_captions_statements_run_on_an_empty_catalog(path: Path):
     con = duckdb.connect()
     for text in schema():
         con.execute(text)
-    con.execute(statement("captions/macros"))
+    con.execute("INSERT INTO calibrations VALUES (?, ?, ?, ?, ?)", OTHER)
+    if path.stem == "macros":
+        assert _macros(con) == set()  # the statement under test is what creates them
+    else:
+        con.execute(statement("captions/macros"))
     # A table in memory: a reader over this same connection would wait on it for ever.
     rows = pa.table({"bucket": [1], "min_score": [0.0], "max_score": [1.0]})
     con.register("new_calibration", rows)
     sql = path.read_text()
     used = set(re.findall(r"\$([a-z_]+)", sql))
-    con.execute(sql, {k: v for k, v in PARAMS.items() if k in used})
+    result = con.execute(sql, {k: v for k, v in PARAMS.items() if k in used})
+    columns, expected, calibrations = EMPTY[path.stem]
+    assert [c[0] for c in result.description] == columns
+    assert result.fetchall() == expected
+    stored = "SELECT * FROM calibrations ORDER BY head_version DESC"
+    assert con.execute(stored).fetchall() == calibrations
+    assert _macros(con) == MACROS

@@ -5,13 +5,15 @@ import json
 import numpy as np
 import pytest
 
+import scoretag.benchmarks.head as head_benchmark
 from assets.head.active import (
     RidgeMoments,
     disagreement,
     select_uncertain,
     uncertainty_round,
 )
-from scoretag.benchmarks.head import head_bench
+from assets.head.planted import planted
+from scoretag.benchmarks.head import head_bench, sampling_curves
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -176,8 +178,37 @@ def test_small_bench() -> None:
     for curve in result["curves"].values():
         assert [labels for labels, _ in curve] == list(range(100, 1_001, 100))
         assert all(-1 <= rho <= 1 for _, rho in curve)
-    random = result["curves"]["random"]
-    assert random[-1][1] > random[0][1]
-    assert result["target_spearman"] == pytest.approx(0.95 * random[-1][1], abs=1e-5)
-    assert result["labels_to_target_random"] is not None
+        assert curve[-1][1] > curve[0][1]  # more labels, a better head
+    # The uncertainty sampler reaches the target within the budget. That it needs fewer labels
+    # than random is not claimed: on this planted data it does not (README: 1.1 at full size;
+    # 0.64 to 1.6 over seeds 0-5 at 20,000 x 128), so no seed is picked to make it look so.
+    assert result["active_over_random"] > 0
     json.dumps(result)
+
+
+def _curves(monkeypatch: pytest.MonkeyPatch, sampler, seed: int) -> dict:
+    """The bench's sampling curves on small planted data, `sampler` standing in for active."""
+    monkeypatch.setattr(head_benchmark, "_active_sampler", sampler)
+    data = planted(n=4_000, dim=64, test=1_000, seed=seed)
+    return sampling_curves(data, step=100, budget=1_000, seed=seed)
+
+
+def test_active_over_random_is_none_for_a_sampler_that_stops_learning(monkeypatch) -> None:
+    # Labels its first batch again and again: its head never gets past 100 labels' worth.
+    def repeat(data, first, alpha, seed):
+        return lambda labelled, size: first[:size]
+
+    result = _curves(monkeypatch, repeat, seed=0)
+    assert result["labels_to_target_random"] is not None
+    assert result["labels_to_target_active"] is None and result["active_over_random"] is None
+
+
+def test_active_over_random_is_above_one_for_a_sampler_that_wastes_labels(monkeypatch) -> None:
+    # Labels every image twice: about twice the labels for the same head. Over the first four
+    # seeds (one alone can tie: labels are counted in steps of 100), it measures well above 1.
+    def twice(data, first, alpha, seed):
+        order = np.random.default_rng(0).permutation(data.pool_index)
+        return lambda labelled, size: np.repeat(order[len(labelled) // 2 :][: size // 2], 2)
+
+    ratios = [_curves(monkeypatch, twice, seed)["active_over_random"] for seed in range(4)]
+    assert np.mean(ratios) > 1.5, ratios

@@ -88,6 +88,22 @@ def imported_scores(net, x: np.ndarray) -> np.ndarray:
     return net.score(torch.from_numpy(x)).numpy()
 
 
+def laion_numpy(checkpoint: Path, x: np.ndarray) -> np.ndarray:
+    """LAION's MLP worked out in float64 numpy from the checkpoint's raw state dict (either
+    layout, unwrapped), on the L2-normalised rows of `x`, mapped onto [0, 1] by (s - 1) / 9."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    relu = "layers.11.weight" in state
+    linears = (0, 3, 6, 9, 11) if relu else (0, 2, 4, 6, 7)
+    h = np.asarray(x, np.float64)
+    h = h / np.linalg.norm(h, axis=1, keepdims=True)
+    for n, i in enumerate(linears):
+        weight, bias = (state[f"layers.{i}.{p}"].double().numpy() for p in ("weight", "bias"))
+        h = h @ weight.T + bias
+        if relu and n < 4:
+            h = np.maximum(h, 0.0)
+    return np.clip((h[:, 0] - 1.0) / 9.0, 0.0, 1.0)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_import_scores_as_laion_module(layout, tmp_path):
     mlp = original(layout, seed=1)
@@ -229,12 +245,15 @@ def write_shard(path: Path, vectors: np.ndarray) -> Path:
     return path
 
 
+SOURCE = "ava+logos-l14-reluMSE.pth"  # the checkpoint `imported` writes into tmp_path
+
+
 @pytest.fixture
 def imported(tmp_path):
     """A synthetic reluMSE head imported into a fresh demo storage root: (home, head dir,
-    version)."""
+    version); its checkpoint is tmp_path / SOURCE."""
     home, out = tmp_path / "home", tmp_path / "heads" / "laion"
-    source = save_checkpoint(original("reluMSE", seed=10), tmp_path / "ava+logos-l14-reluMSE.pth")
+    source = save_checkpoint(original("reluMSE", seed=10), tmp_path / SOURCE)
     result = head_cli(home, "import-laion", str(source), "--out", str(out))
     assert result.exit_code == 0, result.output
     version = load_head(out).version
@@ -261,8 +280,9 @@ def test_cli_import_list_activate_predict(imported, tmp_path):
     assert registry.active_version() == version
     assert registry.history()[-1]["reason"] == "activated by hand"
 
-    head = load_head(out)
     raw = np.random.default_rng(11).standard_normal((300, DIM)).astype(np.float32) * 7.0
+    want = laion_numpy(tmp_path / SOURCE, raw)  # rows are normalised before scoring
+    assert ((want > 0) & (want < 1)).mean() > 0.5  # mostly unclipped: the ratings are compared
     np.save(tmp_path / "raw.npy", raw)
     for ref in (str(out), version[:8]):  # a directory, then a registry version prefix
         target = tmp_path / f"scores-{ref[-4:]}.npy"
@@ -277,7 +297,7 @@ def test_cli_import_list_activate_predict(imported, tmp_path):
         scores = np.load(target)
         assert scores.shape == (300,) and scores.dtype == np.float32
         assert scores.min() >= 0.0 and scores.max() <= 1.0
-        np.testing.assert_array_equal(scores, head.predict(raw))
+        np.testing.assert_allclose(scores, want, atol=1e-5, rtol=0)
 
     unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
     shard = write_shard(tmp_path / "part-00000.parquet", unit)
@@ -290,9 +310,10 @@ def test_cli_import_list_activate_predict(imported, tmp_path):
     assert result.exit_code == 0, result.output
     from_shard = np.load(tmp_path / "shard.npy")
     assert from_shard.shape == (300,)
-    # The shard holds the fp16 vectors: exactly what predict gives on them, close to fp32's.
-    np.testing.assert_array_equal(from_shard, head.predict(unit.astype(np.float16)))
-    np.testing.assert_allclose(from_shard, head.predict(raw), atol=2e-3)
+    # The shard holds the fp16 vectors: LAION's scores of those, close to the fp32 ones.
+    fp16 = unit.astype(np.float16)
+    np.testing.assert_allclose(from_shard, laion_numpy(tmp_path / SOURCE, fp16), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(from_shard, want, atol=2e-3)
 
 
 def test_cli_predict_list_column_parquet(imported, tmp_path):
@@ -307,7 +328,8 @@ def test_cli_predict_list_column_parquet(imported, tmp_path):
         str(tmp_path / "s.npy"),
     )
     assert result.exit_code == 0, result.output
-    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), load_head(out).predict(vectors))
+    want = laion_numpy(tmp_path / SOURCE, vectors)
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), want, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["npy", "shard"])

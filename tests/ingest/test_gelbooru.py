@@ -84,13 +84,24 @@ def test_json_tags_are_unescaped(tmp_path):
     assert ">_<" in tags and not any("&" in t for t in tags)  # the file has &gt;_&lt;
 
 
-def test_a_single_post_an_empty_page_and_a_broken_page(tmp_path):
+def test_a_single_post_page(tmp_path):
     one = write(tmp_path, "one.json", page(fixture_posts()[0]))
-    empty = write(tmp_path, "empty.json", {"@attributes": {"limit": 100, "offset": 0, "count": 0}})
-    broken = write(tmp_path, "broken.json", '{"@attributes": {"limit": 100}, "post": [{"id": 1')
     assert ingest(one, tmp_path)[1]["post_id"].to_list() == [8333903]
+
+
+# The empty and the broken page are written here whole: they need no shared fixture.
+
+
+def test_an_empty_page_loads_nothing(tmp_path):
+    # What the API answers past the last page: attributes, no "post" key at all.
+    empty = write(tmp_path, "empty.json", {"@attributes": {"limit": 100, "offset": 0, "count": 0}})
+    assert detect(empty).name == "gelbooru_json"
     report, posts, quarantine, _ = ingest(empty, tmp_path)
     assert (report.records, posts.height, quarantine.height) == (0, 0, 0)
+
+
+def test_a_broken_page_is_refused(tmp_path):
+    broken = write(tmp_path, "broken.json", '{"@attributes": {"limit": 100}, "post": [{"id": 1')
     with pytest.raises(QuarantineExceeded, match=r"not JSON: Expecting .* \(line 1, column \d+\)"):
         ingest(broken, tmp_path)
 
