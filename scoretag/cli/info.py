@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from orchestration.storage import SITES
 from scoretag.cli.common import console, current_profile
@@ -36,4 +37,4 @@ def info() -> None:
     }
     for label, value in rows.items():
         # soft_wrap: paths are copied from the terminal, so they are never broken by a newline
-        console.print(f"{label:<18} {value}", soft_wrap=True)
+        console.print(escape(f"{label:<18} {value}"), soft_wrap=True)

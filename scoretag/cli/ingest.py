@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -54,7 +55,7 @@ def _export(paths: list[Path], site: str, out: Path) -> None:
         )
     console.print(_report_table(result.reports, result.errors))
     for table, path in result.outputs.items():
-        console.print(f"{table:<11} {path}", soft_wrap=True)
+        console.print(escape(f"{table:<11} {path}"), soft_wrap=True)
     if result.errors:
         raise click.ClickException(f"{len(result.errors)} file(s) could not be loaded")
 
@@ -103,7 +104,7 @@ def _ingest_into_pipeline(paths: list[Path], site: str) -> None:
             soft_wrap=True,
         )
     for failure in outcome.failures:
-        console.print(f"[red]not loaded[/] {failure}", soft_wrap=True)
+        console.print(f"[red]not loaded[/] {escape(str(failure))}", soft_wrap=True)
     if not outcome.success:
         raise click.ClickException("some files could not be ingested")
     console.print("Run `scoretag run` to normalize and continue the lineage.")

@@ -31,7 +31,7 @@ def print_runs(outcome: RunOutcome) -> None:
         soft_wrap=True,
     )
     for failure in outcome.failures:
-        console.print(f"[red]failed[/] {failure}", soft_wrap=True)
+        console.print(f"[red]failed[/] {escape(failure)}", soft_wrap=True)
     _print_checks(outcome.checks)
 
 
@@ -59,7 +59,7 @@ def _print_checks(checks: list[dict]) -> None:
         if not check["passed"]:
             where = f" [{check['partition']}]" if check.get("partition") else ""
             console.print(
-                f"  {check['asset']}.{check['check']}{where}: {check['description']}",
+                escape(f"  {check['asset']}.{check['check']}{where}: {check['description']}"),
                 soft_wrap=True,
             )
 
@@ -362,7 +362,7 @@ def print_where(profile: Profile) -> None:
     console.print("[bold]Where things are[/]")
     for label, path in places.items():
         # soft_wrap: a path is copied from the terminal, so it is never broken by a newline
-        console.print(f"  {label:<18} {path}", soft_wrap=True)
+        console.print(escape(f"  {label:<18} {path}"), soft_wrap=True)
     backbone = profile.settings.backbone
     if not backbone.trained:
         console.print(f"[yellow]{UNTRAINED_NOTE.format(model=backbone.model)}[/]")
