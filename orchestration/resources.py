@@ -54,7 +54,7 @@ class BackboneResource(dg.ConfigurableResource):
     model: str
     pretrained: str = ""
     checkpoint: str = ""
-    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    device: str = "auto"  # auto, cpu, mps, cuda or cuda:N (checked by BackboneSettings)
     precision: Literal["fp32", "fp16", "bf16"] = "fp16"
     batch_size: int = 256
     seed: int = 0
@@ -71,9 +71,13 @@ class BackboneResource(dg.ConfigurableResource):
         """Known without loading weights (a checkpoint is hashed, once per process)."""
         return identity(self.settings)
 
-    def load(self) -> Backbone:
-        """The model on its device; built once per process."""
-        return _loaded(self.settings)
+    def load(self, device: str | None = None) -> Backbone:
+        """The model on its device (or on `device`, the one a step claimed: see
+        orchestration/devices.py); built once per process."""
+        settings = self.settings
+        if device is not None and device != settings.device:
+            settings = settings.model_copy(update={"device": device})
+        return _loaded(settings)
 
 
 @functools.lru_cache(maxsize=2)

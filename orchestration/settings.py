@@ -39,13 +39,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# `cuda` takes a free GPU of the machine (orchestration/devices.py); `cuda:N` is that one.
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
+
+
 class BackboneSettings(_Strict):
     """The open_clip image encoder that embeds every image."""
 
     model: str = "ViT-L-14"
     pretrained: str = "openai"
     checkpoint: str = ""
-    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN)
     precision: Literal["fp32", "fp16", "bf16"] = "fp16"
     batch_size: int = Field(default=256, ge=1)
     seed: int = 0

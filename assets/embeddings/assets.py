@@ -12,7 +12,7 @@ from assets.embeddings.scope import Scope, scope
 from assets.embeddings.store import FAILURES, EmbeddingStore
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
-from orchestration import objectstore
+from orchestration import devices, objectstore
 from orchestration.plots import markdown_table
 from orchestration.pools import GPU, GPU_OP_TAGS
 from orchestration.resources import BackboneResource, ScoretagResource
@@ -102,6 +102,19 @@ def _metadata(
     }
 
 
+def _device(context: dg.AssetExecutionContext, profile, backbone: BackboneResource) -> str:
+    """This step's device: a GPU of its own where the machine has several (see
+    orchestration/devices.py), and a warning when gpu_slots asks for more than there are."""
+    settings = profile.settings
+    gpus = devices.cuda_devices() if backbone.device not in ("cpu", "mps") else []
+    warning = devices.slot_warning(
+        settings.gpu_slots, backbone.device, len(gpus), settings.deploy.executor
+    )
+    if warning:
+        context.log.warning(warning)
+    return devices.claim_device(backbone.device, profile.layout.home, on_wait=context.log.info)
+
+
 @dg.asset(
     partitions_def=raw_files,
     deps=[raw_posts],
@@ -135,10 +148,10 @@ def embeddings(
     progress, failures = Progress(total=0), pl.DataFrame(schema=FAILURES)
     if todo.height:
         plan = _plan(profile.settings, backbone, config)
-        loaded = backbone.load()
+        loaded = backbone.load(_device(context, profile, backbone))
         context.log.info(
-            f"{store.identity.id} on {loaded.device} ({loaded.precision}), batch "
-            f"{plan.batch_size}, {plan.workers} decoding workers"
+            f"{store.identity.id} on {devices.describe(loaded.device)} ({loaded.precision}), "
+            f"batch {plan.batch_size}, {plan.workers} decoding workers"
         )
         progress, failures = embed(
             todo.sort("path", "offset"), loaded, store, raw.key, plan, _logger(context)
@@ -148,6 +161,8 @@ def embeddings(
     # file as not embedded yet and resumes it.
     store.write_requested(raw.key, found.images.select("image_key"))
     metadata = _metadata(store, found, cached, progress, failures)
+    if todo.height:
+        metadata["device"] = devices.describe(loaded.device)
     if not backbone.settings.trained:
         metadata["quality_signal"] = "none: random weights (untrained backbone)"
         # Expected in the demo (its summary says so once); a mistake anywhere else.

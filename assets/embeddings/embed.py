@@ -131,7 +131,9 @@ def encoded(
     dataset = ImageFiles(locations, Geometry.of(backbone.identity), plan.max_pixels)
     encoder = Encoder(backbone)
     chunk = min(plan.batch_size, DECODE_CHUNK)
-    loader = batches(dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device == "cuda")
+    loader = batches(
+        dataset, chunk, plan.workers, plan.prefetch, pin=backbone.device.startswith("cuda")
+    )
     share_cores = backbone.device == "cpu" and plan.workers
     with torch_threads(_model_threads(encoder, dataset, plan.workers) if share_cores else None):
         for group in grouped(loader, plan.batch_size):
