@@ -15,6 +15,7 @@ from assets.ingest.paths import RawFile
 from orchestration import devices, objectstore
 from orchestration.plots import markdown_table
 from orchestration.pools import GPU, GPU_OP_TAGS
+from orchestration.progress import report
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.settings import Settings
 from orchestration.storage import Layout
@@ -63,14 +64,20 @@ def _plan(settings: Settings, backbone: BackboneResource, config: EmbeddingsConf
 
 
 def _logger(context: dg.AssetExecutionContext) -> Callable[[Progress], None]:
+    """Every batch to a progress bar listening in this process (`scoretag run`); every
+    LOG_EVERY_S seconds, and at the end, to the run's log (the UI)."""
     last = [0.0]
+    task = f"embeddings {context.partition_key}"
 
     def log(progress: Progress) -> None:
+        report(task, progress.done, progress.total, progress.failed)
         if progress.seconds - last[0] >= LOG_EVERY_S or progress.done == progress.total:
             last[0] = progress.seconds
+            eta = progress.eta_s
+            left = f", {eta / 60:,.1f} min left" if eta and progress.done < progress.total else ""
             context.log.info(
                 f"{progress.done:,}/{progress.total:,} images "
-                f"({progress.failed:,} failed), {progress.images_per_s:,.0f} images/s"
+                f"({progress.failed:,} failed), {progress.images_per_s:,.0f} images/s{left}"
             )
 
     return log

@@ -11,15 +11,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import torch
 
 from assets.embeddings.dataset import Batch, ImageFiles, batches, resolve_workers
 from assets.embeddings.encode import Encoder
 from assets.embeddings.preprocess import Geometry
-from assets.embeddings.store import FAILURES, EmbeddingStore
+from assets.embeddings.store import FAILURES, WRITE_OPTIONS, EmbeddingStore, embedding_table
+from orchestration.atomic import atomic_path
 from orchestration.backbone import Backbone
 from orchestration.threads import torch_threads
 
@@ -74,6 +77,12 @@ class Progress:
     @property
     def images_per_s(self) -> float:
         return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate so far (None before the first image)."""
+        rate = self.images_per_s
+        return (self.total - self.done) / rate if rate > 0 else None
 
 
 class _ShardBuffer:
@@ -168,6 +177,74 @@ def embed(
         on_batch(progress)
     buffer.flush(progress)
     return progress, _failure_rows(todo, failures)
+
+
+FILE_FAILURES: dict[str, pl.DataType] = {
+    "image_key": pl.String,
+    "path": pl.String,
+    "reason": pl.String,
+    "detail": pl.String,
+}
+
+
+def embed_to_file(
+    images: pl.DataFrame,
+    backbone: Backbone,
+    plan: Plan,
+    out: Path,
+    on_batch: Callable[[Progress], None] = lambda p: None,
+) -> tuple[Progress, pl.DataFrame]:
+    """Embed `images` (LOCATION rows and `source`) into one parquet file laid out as a shard
+    (`image_key`, `path`: the source, `embedding`; the identity in its metadata), a row group
+    every `plan.shard_size` images, written whole or not at all. Returns the progress and the
+    failures (FILE_FAILURES rows, in input order)."""
+    progress = Progress(total=images.height)
+    keys, sources = images["image_key"].to_numpy(), images["source"].to_numpy()
+    failed: list[tuple[int, str, str]] = []
+    empty = embedding_table(
+        backbone.identity,
+        np.empty((0, backbone.identity.embed_dim), np.float16),
+        image_key=[],
+        path=[],
+    )
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, empty.schema, **WRITE_OPTIONS) as writer:
+        held: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def flush() -> None:
+            if held:
+                positions = np.concatenate([p for p, _ in held])
+                vectors = np.concatenate([v for _, v in held])
+                writer.write_table(
+                    embedding_table(
+                        backbone.identity,
+                        vectors,
+                        image_key=keys[positions].tolist(),
+                        path=sources[positions].tolist(),
+                    )
+                )
+                held.clear()
+
+        batches = encoded(images, backbone, plan) if images.height else iter(())
+        for positions, vectors, failures in batches:
+            held.append((positions, vectors))
+            if sum(len(p) for p, _ in held) >= plan.shard_size:
+                flush()
+            failed += failures
+            progress.embedded += len(positions)
+            progress.failed += len(failures)
+            on_batch(progress)
+        flush()
+    at = np.array([position for position, _, _ in failed], np.int64)
+    rows = pl.DataFrame(
+        {
+            "image_key": keys[at],
+            "path": sources[at],
+            "reason": [reason for _, reason, _ in failed],
+            "detail": [detail for _, _, detail in failed],
+        },
+        schema=FILE_FAILURES,
+    )
+    return progress, rows
 
 
 def _failure_rows(todo: pl.DataFrame, failures: list[tuple]) -> pl.DataFrame:

@@ -56,9 +56,9 @@ def _sidecar_hashes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str 
     return (md5 if _MD5.match(md5) else None, sha if _SHA512.match(sha) else None)
 
 
-def read_members(path: Path) -> list[tuple]:
-    """(md5, sha512, offset, length, ext) of each image member of one tar shard."""
-    images: dict[str, tuple[int, int, str]] = {}
+def _scan_tar(path: Path) -> list[tuple]:
+    """(member name, md5, sha512, offset, length, ext) of each image member of a tar shard."""
+    images: dict[str, tuple[str, int, int, str]] = {}
     hashes: dict[str, tuple[str | None, str | None]] = {}
     with tarfile.open(path, "r:") as tar:
         for member in tar:
@@ -68,11 +68,19 @@ def read_members(path: Path) -> list[tuple]:
             key, _, exts = base.partition(".")
             key_path, ext = f"{folder}/{key}", exts.rpartition(".")[2].lower()
             if ext in IMAGE_EXTS:
-                images[key_path] = (member.offset_data, member.size, ext)
+                images[key_path] = (member.name, member.offset_data, member.size, ext)
                 hashes.setdefault(key_path, _hash_of(key))
             elif ext == "json" and not any(_hash_of(key)):
                 hashes[key_path] = _sidecar_hashes(tar, member)
-    return [(*hashes.get(k, (None, None)), *where) for k, where in images.items()]
+    return [
+        (name, *hashes.get(k, (None, None)), offset, size, ext)
+        for k, (name, offset, size, ext) in images.items()
+    ]
+
+
+def read_members(path: Path) -> list[tuple]:
+    """(md5, sha512, offset, length, ext) of each image member of one tar shard."""
+    return [member[1:] for member in _scan_tar(path)]
 
 
 def tar_members(root: Path, cache: Path) -> pl.DataFrame:
@@ -168,3 +176,59 @@ def locate(
         if wanted.height:
             located = pl.concat([located, _match(wanted, table())])
     return located.cast(LOCATION)
+
+
+def _tar_images(path: Path) -> pl.DataFrame:
+    schema = {"member": pl.String, **{k: MEMBERS[k] for k in list(MEMBERS)[3:]}}
+    members = pl.DataFrame(_scan_tar(path), schema=schema, orient="row")
+    return members.select(
+        image_key=pl.coalesce("md5", "sha512"),
+        path=pl.lit(str(path)),
+        offset="offset",
+        length="length",
+        file_ext="file_ext",
+        source=pl.lit(f"{path}/") + pl.col("member"),
+    )
+
+
+def _loose_images(files: list[Path]) -> pl.DataFrame:
+    frame = pl.DataFrame({"path": [str(p) for p in files]}, schema={"path": pl.String})
+    stem = pl.col("path").str.extract(r"([^/]+)$").str.extract(r"^([^.]*)").str.to_lowercase()
+    return frame.select(
+        image_key=pl.when(stem.str.contains(r"^([0-9a-f]{32}|[0-9a-f]{128})$")).then(stem),
+        path="path",
+        offset=pl.lit(-1, pl.Int64),
+        length=pl.lit(-1, pl.Int64),
+        file_ext=pl.col("path").str.extract(r"\.([^./]+)$").str.to_lowercase(),
+        source="path",
+    )
+
+
+_GIVEN_EXTS = {*IMAGE_EXTS, "tar"}
+
+
+def given_images(paths: list[Path]) -> pl.DataFrame:
+    """The images a user names: image files, folders (their image files and tar shards, found
+    recursively) and tar shards (their image members). LOCATION rows plus `source` (the file,
+    or `<shard>/<member>`), in the order given, each folder sorted. `image_key` is the md5 or
+    sha512 that names a file (or a member, or its json sidecar), else the source."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.is_file())
+            files += sorted(p for p in found if p.suffix.lower().lstrip(".") in _GIVEN_EXTS)
+        else:
+            files.append(path)
+    frames, loose = [], []
+    for path in files:
+        if path.suffix.lower() == ".tar":
+            frames.append(_loose_images(loose))
+            frames.append(_tar_images(path.resolve()))
+            loose = []
+        else:
+            loose.append(path.resolve())
+    frames.append(_loose_images(loose))
+    located = pl.concat(frames)
+    return located.with_columns(image_key=pl.coalesce("image_key", "source")).cast(
+        {**LOCATION, "source": pl.String}
+    )

@@ -136,24 +136,8 @@ class EmbeddingStore:
         existing = self.shards(partition)
         number = int(_PART.match(existing[-1].name).group(1)) + 1 if existing else 0
         path = self.shard_dir(partition) / f"part-{number:05d}.parquet"
-        width = 2 * self.identity.embed_dim
-        table = pa.table(
-            {
-                "image_key": pa.array(keys, pa.string()),
-                "embedding": pa.FixedSizeBinaryArray.from_buffers(
-                    pa.binary(width), len(keys), [None, pa.py_buffer(vectors.tobytes())]
-                ),
-            }
-        ).replace_schema_metadata({IDENTITY_KEY: self.identity.to_json().encode()})
-        # Vectors do not compress (zstd saves some 8%) and decompressing them would cost more
-        # than reading them: only the keys are compressed.
-        return objectstore.write_table(
-            table,
-            path,
-            compression={"image_key": "zstd", "embedding": "none"},
-            use_dictionary=["image_key"],
-            write_statistics=False,
-        )
+        table = embedding_table(self.identity, vectors, image_key=keys)
+        return objectstore.write_table(table, path, **WRITE_OPTIONS)
 
     def read(self, paths: list[Location] | None = None) -> tuple[pl.Series, np.ndarray]:
         """Keys and their vectors (n x dim float16) from these shards (default: all),
@@ -208,6 +192,28 @@ class EmbeddingStore:
         found = Identity.from_json(raw.decode())
         if found != self.identity:
             raise IdentityMismatch(f"{path} was embedded by {found.id}, not {self.identity.id}")
+
+
+def embedding_table(identity: Identity, vectors: np.ndarray, **columns: list[str]) -> pa.Table:
+    """A shard's table: the string `columns` (image_key, ...), then `embedding`, the fp16
+    vectors as fixed-size binary; the backbone identity in the schema metadata."""
+    width = 2 * identity.embed_dim
+    embedding = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(vectors), [None, pa.py_buffer(np.ascontiguousarray(vectors).data)]
+    )
+    arrays = {name: pa.array(values, pa.string()) for name, values in columns.items()}
+    return pa.table({**arrays, "embedding": embedding}).replace_schema_metadata(
+        {IDENTITY_KEY: identity.to_json().encode()}
+    )
+
+
+# Vectors do not compress (zstd saves some 8%) and decompressing them would cost more than
+# reading them: only the keys are compressed.
+WRITE_OPTIONS = {
+    "compression": {"image_key": "zstd", "path": "zstd", "embedding": "none"},
+    "use_dictionary": ["image_key", "path"],
+    "write_statistics": False,
+}
 
 
 def _read_table(paths: list[Location], **options) -> pa.Table:

@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from scoretag.cli import bench, demo, export, head, info, ingest, label, query, run, ui
+from scoretag.cli import bench, demo, embed, export, head, info, ingest, label, query, run, ui
 from scoretag.cli.common import ProfileLoader
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -48,6 +48,7 @@ for command in (
     info.info,
     demo.demo,
     ingest.ingest,
+    embed.embed,
     run.run,
     ui.ui,
     bench.bench,

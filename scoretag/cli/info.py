@@ -14,6 +14,21 @@ def _inbox_line(path) -> str:
     return f"{path}  ({files} files)"
 
 
+def _gpu_rows(profile) -> dict[str, str]:
+    """The CUDA devices this process sees, and what is wrong with gpu_slots on them."""
+    from orchestration.devices import cuda_devices, slot_warning
+
+    settings = profile.settings
+    gpus = cuda_devices()
+    rows = {"gpus": "; ".join(g.describe() for g in gpus) if gpus else "none (CUDA not available)"}
+    warning = slot_warning(
+        settings.gpu_slots, settings.backbone.device, len(gpus), settings.deploy.executor
+    )
+    if warning:
+        rows["warning"] = warning
+    return rows
+
+
 @click.command()
 def info() -> None:
     """Show the active profile, its settings and where its data is."""
@@ -34,6 +49,7 @@ def info() -> None:
         f"batch {backbone.batch_size}",
         "pools": ", ".join(f"{k}={v}" for k, v in profile.pool_limits.items()),
         "executor": profile.settings.deploy.executor,
+        **_gpu_rows(profile),
     }
     for label, value in rows.items():
         # soft_wrap: paths are copied from the terminal, so they are never broken by a newline
