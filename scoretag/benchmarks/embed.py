@@ -75,14 +75,34 @@ def reference_transform(identity):
     )
 
 
+def reference_precision(device: str) -> str:
+    """The precision LAION's loop runs at: `clip.load` gives an fp16 model on CUDA (its
+    `convert_weights`) and an fp32 one elsewhere."""
+    return "fp16" if device.startswith("cuda") else "fp32"
+
+
+def project_precision(device: str, asked: str) -> str:
+    """The project's precision: `auto` is the reference's, so both sides run alike."""
+    return reference_precision(device) if asked == "auto" else asked
+
+
+def reference_model(model, device: str):
+    """The model as the reference runs it: an fp16 copy on CUDA, as `clip.load` makes."""
+    import copy
+
+    return copy.deepcopy(model).half() if reference_precision(device) == "fp16" else model
+
+
 def reference_loop(model, preprocess, paths: list[Path], device: str) -> np.ndarray:
-    """As LAION's simple_inference.py: one image at a time, no workers, no batching."""
+    """As LAION's simple_inference.py: one image at a time, no workers, no batching; the
+    pixels in the model's dtype (fp16 on CUDA, as CLIP's encode_image casts them)."""
     import torch
     from PIL import Image
 
+    dtype = next(model.parameters()).dtype
     vectors = []
     for path in paths:
-        image = preprocess(Image.open(path)).unsqueeze(0).to(device)
+        image = preprocess(Image.open(path)).unsqueeze(0).to(device, dtype)
         with torch.no_grad():
             features = model.encode_image(image)
         vectors.append(torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy())
@@ -110,39 +130,50 @@ def _project(backbone, paths: list[Path], workdir: Path, workers: int, batch_siz
     return progress, failures, vectors[order.to_numpy()]
 
 
-def _warm_up(backbone, preprocess, paths: list[Path], workdir: Path, workers: int, batch_size: int):
+def _warm_up(
+    backbone, reference, preprocess, paths: list[Path], workdir: Path, workers: int, batch_size: int
+):
     """Both paths run once over a few images before either is timed: imports that happen on
     first use (pyarrow loads pandas on its first table write), kernel selection and allocator
     growth are one-off costs of a process, not of embedding 512 images."""
     few = paths[:: max(1, len(paths) // 8)][:8]
     _project(backbone, few, workdir / "warm-up", workers, batch_size)
-    reference_loop(backbone.model, preprocess, few, backbone.device)
+    reference_loop(reference, preprocess, few, backbone.device)
 
 
 def embed_bench(
     model: str = "scoretag-tiny",
     images: int = 512,
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
     batch_size: int = 64,
     workers: int | None = None,
     repeats: int = 3,
     seed: int = 0,
 ) -> dict:
     """Images per second of both paths (the median of `repeats` timings each, taken in
-    turns), their ratio, and how close their vectors are."""
+    turns), their ratio, and how close their vectors are. The reference runs in fp16 on CUDA
+    (as LAION's `clip.load` does there) and in fp32 elsewhere; `precision="auto"` runs the
+    project at the same precision."""
     from assets.embeddings.dataset import resolve_workers
     from orchestration.backbone import load_backbone
+    from orchestration.devices import resolve_device
 
+    resolved = resolve_device(device)
     settings = BackboneSettings(
-        model=model, pretrained="", device=device, precision=precision, batch_size=batch_size
+        model=model,
+        pretrained="",
+        device=resolved,
+        precision=project_precision(resolved, precision),
+        batch_size=batch_size,
     )
     backbone = load_backbone(settings)
+    reference = reference_model(backbone.model, backbone.device)
     preprocess = reference_transform(backbone.identity)
     workers = resolve_workers("auto") if workers is None else workers
     with tempfile.TemporaryDirectory(prefix="scoretag-bench-embed-") as tmp:
         paths = write_jpegs(Path(tmp), images, seed)
-        _warm_up(backbone, preprocess, paths, Path(tmp), workers, batch_size)
+        _warm_up(backbone, reference, preprocess, paths, Path(tmp), workers, batch_size)
         project_runs, reference_runs = [], []
         for repeat in range(repeats):
             started = time.perf_counter()
@@ -151,15 +182,17 @@ def embed_bench(
             )
             project_runs.append(time.perf_counter() - started)
             started = time.perf_counter()
-            reference = reference_loop(backbone.model, preprocess, paths, backbone.device)
+            reference_vectors = reference_loop(reference, preprocess, paths, backbone.device)
             reference_runs.append(time.perf_counter() - started)
     project_s, reference_s = statistics.median(project_runs), statistics.median(reference_runs)
-    cosine = (vectors.astype(np.float32) * reference).sum(axis=1)
+    cosine = (vectors.astype(np.float32) * reference_vectors).sum(axis=1)
     return {
         "bench": "embed",
         "model": model,
         "device": backbone.device,
         "precision": backbone.precision,
+        "project_precision": _precision_name(backbone.precision),
+        "reference_precision": reference_precision(backbone.device),
         "cores": os.cpu_count(),
         "workers": workers,
         "batch_size": batch_size,
@@ -177,3 +210,8 @@ def embed_bench(
         "cosine_to_reference_min": round(float(cosine.min()), 4),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
+
+
+def _precision_name(precision: str) -> str:
+    """A backbone's precision as settings name it (fp32, fp16, bf16)."""
+    return {"float16": "fp16", "bfloat16": "bf16"}.get(precision, precision)

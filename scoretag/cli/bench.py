@@ -67,9 +67,13 @@ def bench_ingest(posts: int, seed: int, workdir: Path | None, as_json: bool) -> 
 @click.option(
     "--images", default=512, show_default=True, help="JPEG files, long sides 256 to 2048 px."
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 @click.option(
-    "--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="The project's precision; auto: the reference's (fp16 on CUDA, as clip.load; else fp32).",
 )
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--workers", type=int, default=None, help="Decoding workers [default: all cores].")
