@@ -17,7 +17,7 @@ def test_progress_is_reported_per_batch_and_the_device_is_in_the_metadata(scored
     tasks = {task for task, *_ in reports}
     assert tasks == {f"embeddings {E621_EXPORT}"}
     done = [d for _, d, _, _ in reports]
-    assert done == sorted(done) and len(done) >= 119 // 32  # one report per batch
+    assert done == sorted(done) and len(done) >= 2  # one report per model batch
     assert reports[-1][1:] == (119, 119, 4)  # done, total, failed
     assert metadata(result)["device"] == "cpu"
     reports.clear()
