@@ -51,12 +51,21 @@ def _grouped(reasons: Counter) -> Counter:
 
 
 def _posts_metadata(path) -> dict:
-    frame = pl.read_parquet(path, columns=["post_id", "rating", "score", "created_at", "tags"])
+    columns = ["post_id", "rating", "score", "created_at", "tags", "url_derived"]
+    frame = pl.read_parquet(path, columns=columns)
     ratings = frame["rating"].value_counts().sort("rating")
-    preview = frame.head(5).with_columns(tags=pl.col("tags").list.len()).to_dicts()
+    preview = frame.head(5).drop("url_derived")
+    preview = preview.with_columns(tags=pl.col("tags").list.len()).to_dicts()
+    derived = frame["url_derived"]
+    urls = {
+        "given": int((~derived).sum()),
+        "derived": int(derived.sum()),
+        "none": derived.null_count(),
+    }
     return {
         "ratings": markdown_table(ratings.to_dicts()),
         "preview": markdown_table(preview),
+        "urls": dg.MetadataValue.json(urls),
     }
 
 
@@ -65,7 +74,7 @@ def _posts_metadata(path) -> dict:
     group_name="ingest",
     kinds={"polars", "parquet"},
     owners=["team:curation"],
-    code_version="1",
+    code_version="2",
     metadata=column_schema(POSTS),
 )
 def raw_posts(

@@ -82,6 +82,10 @@ def _api_row(post: dict) -> dict:
         "height": scalar(post.get("image_height")),
         "file_ext": scalar(post.get("file_ext")),
         "file_size": scalar(post.get("file_size")),
+        # Absent for posts whose file Danbooru withholds (banned ones): see urls.py.
+        "file_url": scalar(post.get("file_url")),
+        "sample_url": scalar(post.get("large_file_url")),
+        "preview_url": scalar(post.get("preview_file_url")),
         "source": scalar(post.get("source")),
         "parent_id": scalar(post.get("parent_id")),
         "is_deleted": scalar(post.get("is_deleted")),

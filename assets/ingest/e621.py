@@ -77,6 +77,7 @@ def _sources(value: object) -> str | None:
 def _api_row(post: dict) -> dict:
     scalar = jsondoc.scalar
     file, score, flags = _object(post, "file"), _object(post, "score"), _object(post, "flags")
+    sample, preview = _object(post, "sample"), _object(post, "preview")
     tags = {
         category: jsondoc.tag_list(value, f"tags.{category}")
         for category, value in _object(post, "tags").items()
@@ -95,6 +96,10 @@ def _api_row(post: dict) -> dict:
         "height": scalar(file.get("height")),
         "file_ext": scalar(file.get("ext")),
         "file_size": scalar(file.get("size")),
+        # Null for deleted posts and files e621 withholds from the caller: see urls.py.
+        "file_url": scalar(file.get("url")),
+        "sample_url": scalar(sample.get("url")),
+        "preview_url": scalar(preview.get("url")),
         "source": _sources(post.get("sources")),
         "parent_id": scalar(_object(post, "relationships").get("parent_id")),
         "is_deleted": scalar(flags.get("deleted")),

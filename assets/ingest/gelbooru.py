@@ -71,6 +71,12 @@ def _row(post: dict, unescape: bool) -> dict:
         "width": scalar(post.get("width")),
         "height": scalar(post.get("height")),
         "file_ext": _extension(post),
+        # Gelbooru writes "" where a post has no sample; urls.py reads that as none.
+        "file_url": scalar(post.get("file_url")),
+        "sample_url": scalar(post.get("sample_url")),
+        "preview_url": scalar(post.get("preview_url")),
+        "url_directory": scalar(post.get("directory")),
+        "url_image": scalar(post.get("image")),
         "source": source,
         # 0 (JSON) or an empty attribute (XML) means the post has no parent.
         "parent_id": None if parent in (0, "0", "") else parent,

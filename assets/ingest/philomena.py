@@ -53,9 +53,20 @@ def _source(image: dict) -> object:
     return jsondoc.scalar(urls)
 
 
+def _representations(image: dict) -> dict:
+    """The image's renditions by name (`full`, `large`, `thumb`...)."""
+    value = image.get("representations")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("representations is not an object")
+    return value
+
+
 def _row(image: dict) -> dict:
     scalar = jsondoc.scalar
     tags = jsondoc.tag_list(image.get("tags"), "tags")
+    shown = _representations(image)
     raw_rating = rating_tag(tags)
     return {
         "post_id": scalar(image.get("id")),
@@ -72,6 +83,10 @@ def _row(image: dict) -> dict:
         "height": scalar(image.get("height")),
         "file_ext": scalar(image.get("format")),
         "file_size": scalar(image.get("size")),
+        # `full` is the original; view_url is the same file under a name spelling its tags.
+        "file_url": scalar(shown.get("full") or image.get("view_url")),
+        "sample_url": scalar(shown.get("large")),
+        "preview_url": scalar(shown.get("thumb")),
         "source": _source(image),
         "tags": tags,
         "artist_tags": None

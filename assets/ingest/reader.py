@@ -20,6 +20,7 @@ import polars as pl
 from assets.ingest.coerce import coerce
 from assets.ingest.formats import Format, RawBatch, ReadOptions, detect
 from assets.ingest.schema import POSTS, QUARANTINE, SKIPPED, conform
+from assets.ingest.urls import with_urls
 from orchestration.atomic import ParquetSink, atomic_path
 
 
@@ -72,6 +73,8 @@ def _stamp(frame: pl.DataFrame, site: str, source_file: str, ingested_at: dateti
 def type_batch(raw: RawBatch, site: str, source_file: str, ingested_at: datetime) -> Batch:
     """One raw batch in the common schema, with its quarantined and skipped records."""
     good, bad = coerce(raw.raw) if raw.raw.height else (pl.DataFrame(), raw.rejected.clear())
+    if good.height:
+        good = with_urls(good, site)
     quarantine = pl.concat([raw.rejected, bad.select(raw.rejected.columns)])
     return Batch(
         posts=conform(_stamp(good, site, source_file, ingested_at), POSTS),

@@ -24,6 +24,10 @@ POSTS: dict[str, pl.DataType] = {
     "height": pl.Int64,
     "file_ext": pl.String,
     "file_size": pl.Int64,
+    "file_url": pl.String,  # the original file: the site's URL, or derived (see urls.py)
+    "sample_url": pl.String,  # a smaller rendition, as the site gives it; else null
+    "preview_url": pl.String,  # the thumbnail, as the site gives it; else null
+    "url_derived": pl.Boolean,  # file_url was derived from the site's layout; null: no URL
     "tags": TAGS,  # every tag of the post
     "artist_tags": TAGS,  # category lists: null where the site gives no categories
     "character_tags": TAGS,

@@ -59,6 +59,7 @@ def test_a_partition_ingests_its_file_and_passes_its_checks(home: Path):
         meta = mat.metadata
         assert meta["dagster/row_count"].value == 450 and meta["quarantined"].value == 2
         assert meta["format"].value == "danbooru_dump"
+        assert meta["urls"].value == {"given": 0, "derived": 450, "none": 0}  # a dump has none
         assert "post_id is not an integer" in meta["quarantine_reasons"].value
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert checks["raw_posts_schema"].passed and checks["raw_posts_quarantine"].passed
