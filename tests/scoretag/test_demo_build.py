@@ -251,6 +251,52 @@ def test_records_have_every_field_of_the_real_api(demo, fixture, kind, pick):
     assert set(real) <= set(ours)
 
 
+@pytest.mark.parametrize(
+    ("fixture", "kind", "pick", "nested"),
+    [
+        (
+            "e621/grabber_e621_posts_2021.json",
+            "e621_api",
+            lambda d: d["posts"][0],
+            ("file", "sample", "preview"),
+        ),
+        (
+            "derpibooru/grabber_derpibooru_search_2020.json",
+            "derpibooru_api",
+            lambda d: d["images"][0],
+            ("representations",),
+        ),
+    ],
+)
+def test_nested_url_objects_have_every_field_of_the_real_api(demo, fixture, kind, pick, nested):
+    layout, build = demo
+    real = pick(json.loads(shared_path(f"fixtures/booru/{fixture}").read_text()))
+    first_page = next(f for f in _files(build, kind) if "-p001." in f["path"])
+    ours = pick(_load(layout, first_page))
+    for name in nested:
+        assert set(real[name]) <= set(ours[name]), name
+
+
+def test_demo_urls_follow_the_real_layouts(demo):
+    """A Danbooru post without a sample, and Gelbooru's, point their sample at the original
+    (Danbooru) or write "" (Gelbooru), as the real pages do."""
+    layout, build = demo
+    danbooru = _load(
+        layout, next(f for f in _files(build, "danbooru_api") if "-p001." in f["path"])
+    )
+    shown = [p for p in danbooru if "file_url" in p]
+    small = [p for p in shown if not p["has_large"]]
+    assert small and all(p["large_file_url"] == p["file_url"] for p in small)
+    large = [p for p in shown if p["has_large"]]
+    assert large and all("/sample/" in p["large_file_url"] for p in large)
+    gelbooru = _load(
+        layout, next(f for f in _files(build, "gelbooru_json") if "-p001." in f["path"])
+    )
+    posts = gelbooru["post"]
+    assert {bool(p["sample_url"]) for p in posts} == {True, False}
+    assert all(bool(p["sample_url"]) == bool(p["sample"]) for p in posts)
+
+
 def test_dump_and_export_have_every_field_of_the_real_ones(demo):
     layout, build = demo
     real = json.loads(

@@ -81,8 +81,11 @@ def api_record(post: dict) -> dict:
         del record["md5"]
     else:
         shard = f"{md5[:2]}/{md5[2:4]}/{md5}"
-        record["file_url"] = f"https://cdn.donmai.us/original/{shard}.{ext}"
-        record["large_file_url"] = f"https://cdn.donmai.us/sample/{shard}.jpg"
+        original = f"https://cdn.donmai.us/original/{shard}.{ext}"
+        sample = f"https://cdn.donmai.us/sample/{md5[:2]}/{md5[2:4]}/sample-{md5}.jpg"
+        record["file_url"] = original
+        # Without a sample (small images), large_file_url is the original itself.
+        record["large_file_url"] = sample if record["has_large"] else original
         record["preview_file_url"] = f"https://cdn.donmai.us/180x180/{shard}.jpg"
     return record
 

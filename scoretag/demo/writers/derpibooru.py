@@ -20,6 +20,7 @@ DELETION_REASONS = (
     "Rule #6 - Low quality",
     "Rule #9 - Off-topic",
 )
+RENDITIONS = ("large", "medium", "small", "tall", "thumb", "thumb_small", "thumb_tiny")
 MIME = {
     "jpg": "image/jpeg",
     "png": "image/png",
@@ -49,10 +50,27 @@ def _tags(post: dict) -> list[str]:
     return list(dict.fromkeys(t for c in order for t in post[f"{c}_tags"]))
 
 
+def _slug(tags: list[str]) -> str:
+    """The tag part of a view_url's file name (`safe_artist-colon-x_pony`), cut short."""
+    return "_".join(t.replace(":", "-colon-").replace(" ", "+") for t in tags)[:150]
+
+
+def representations(post: dict) -> tuple[dict[str, str], str]:
+    """(representations, view_url): Philomena files an image under its upload day, the full
+    image by id and format, the renditions in a folder named by the id."""
+    ext, pid, made = post["file_ext"], post["post_id"], post["created_at"]
+    day = f"{made.year}/{made.month}/{made.day}"
+    shown = {"full": f"https://derpicdn.net/img/view/{day}/{pid}.{ext}"}
+    for name in RENDITIONS:
+        shown[name] = f"https://derpicdn.net/img/{day}/{pid}/{name}.{ext}"
+    view = f"https://derpicdn.net/img/view/{day}/{pid}__{_slug(_tags(post))}.{ext}"
+    return shown, view
+
+
 def image_record(post: dict) -> dict:
     tags = _tags(post)
     ext, pid, made = post["file_ext"], post["post_id"], post["created_at"]
-    view = f"https://derpicdn.net/img/view/{made.year}/{made.month}/{made.day}/{pid}.{ext}"
+    shown, view = representations(post)
     return {
         "mime_type": MIME.get(ext, "image/jpeg"),
         "tag_ids": sorted(map(tag_id, tags)),
@@ -75,7 +93,7 @@ def image_record(post: dict) -> dict:
         "uploader": None,
         "tag_count": len(tags),
         "processed": True,
-        "representations": {"full": view},
+        "representations": shown,
         "width": post["width"],
         "id": pid,
         "deletion_reason": None,

@@ -74,7 +74,10 @@ def _tags(post: dict, category: str) -> list[str]:
 def api_record(post: dict) -> dict:
     md5, ext = post["md5"], post["file_ext"]
     shard = f"{md5[:2]}/{md5[2:4]}/{md5}"
-    url = f"https://static1.e621.net/data/{shard}.{ext}"
+    hidden = post["is_deleted"]  # a deleted post comes with no URL for any rendition
+    url = None if hidden else f"https://static1.e621.net/data/{shard}.{ext}"
+    has_sample = post["width"] > 850
+    sample = f"https://static1.e621.net/data/sample/{shard}.jpg" if has_sample else url
     scale = min(1.0, 150 / max(post["width"], post["height"]))
     return {
         "id": post["post_id"],
@@ -86,18 +89,18 @@ def api_record(post: dict) -> dict:
             "ext": ext,
             "size": post["file_size"],
             "md5": md5,
-            "url": None if post["is_deleted"] else url,
+            "url": url,
         },
         "preview": {
             "width": round(post["width"] * scale),
             "height": round(post["height"] * scale),
-            "url": f"https://static1.e621.net/data/preview/{shard}.jpg",
+            "url": None if hidden else f"https://static1.e621.net/data/preview/{shard}.jpg",
         },
         "sample": {
-            "has": post["width"] > 850,
+            "has": has_sample,
             "height": post["height"],
             "width": post["width"],
-            "url": f"https://static1.e621.net/data/sample/{shard}.jpg",
+            "url": None if hidden else sample,
             "alternates": {},
         },
         "score": {"up": post["up_votes"], "down": -post["down_votes"], "total": post["score"]},

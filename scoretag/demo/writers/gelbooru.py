@@ -36,12 +36,22 @@ def _urls(post: dict) -> dict[str, str]:
         "directory": directory,
         "image": f"{md5}.{ext}",
         "file_url": f"https://img3.gelbooru.com/images/{directory}/{md5}.{ext}",
+        "sample_url": f"https://img3.gelbooru.com/samples/{directory}/sample_{md5}.jpg",
         "preview_url": f"https://img3.gelbooru.com/thumbnails/{directory}/thumbnail_{md5}.jpg",
     }
 
 
+def _sample(post: dict) -> tuple[str, int, int]:
+    """(sample_url, width, height): Gelbooru samples images wider than 850 pixels and writes
+    "" and zeros for the others."""
+    if post["width"] <= 850:
+        return "", 0, 0
+    return _urls(post)["sample_url"], 850, round(post["height"] * 850 / post["width"])
+
+
 def json_record(post: dict) -> dict:
     urls = _urls(post)
+    sample_url, sample_width, sample_height = _sample(post)
     return {
         "id": post["post_id"],
         "created_at": ctime_local(post["created_at"]),
@@ -66,9 +76,9 @@ def json_record(post: dict) -> dict:
         "has_comments": "false",
         "file_url": urls["file_url"],
         "preview_url": urls["preview_url"],
-        "sample_url": "",
-        "sample_height": 0,
-        "sample_width": 0,
+        "sample_url": sample_url,
+        "sample_height": sample_height,
+        "sample_width": sample_width,
         "status": _status(post),
         "post_locked": 0,
         "has_children": "false",
