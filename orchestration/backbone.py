@@ -1,10 +1,14 @@
 """The open_clip image encoder a profile names: a registered config or a released model,
 with weights from an open_clip pretrained tag, a local checkpoint, or a seeded random init.
+A checkpoint beside a tag is a local copy of that tag's weights: the backbone has the tag's
+identity (so heads made for those weights work offline), and the file's sha256 is kept as
+provenance. The network is built with the options the weights were trained with (the
+activation, preprocessing), as orchestration/weights.py works them out.
 
 Our own architectures live in `model_configs/*.json` (open_clip's format) and are registered
 with open_clip by file, the way open_clip registers its own.
 
-A backbone's `Identity` (model, weights, input geometry, normalisation, embedding width) is
+A backbone's `Identity` (model, weights, activation, input geometry, normalisation, width) is
 stored with every embedding shard: vectors of two identities are never mixed or scored
 together. It is known without loading weights, so checks and readers stay cheap.
 """
@@ -19,11 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestration import weights as weights_lib
 from orchestration.devices import autocast_dtype, resolve_device
 from orchestration.settings import BackboneSettings
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 _PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode", "fill_color")
+_SCHEMA = re.compile(r"^(hf-hub|local-dir):")
 
 
 def register_model_configs() -> list[str]:
@@ -53,6 +59,14 @@ class Identity:
     fill_color: int
     embed_dim: int
     normalized: bool = True
+    # "quick_gelu" when the network's MLPs use QuickGELU; None for open_clip's default GELU.
+    # None is left out of the JSON, so identities written before the field existed (all
+    # built with their config's activation) keep their JSON and their id.
+    activation: str | None = None
+
+    @property
+    def activation_name(self) -> str:
+        return self.activation or weights_lib.GELU
 
     @property
     def id(self) -> str:
@@ -61,7 +75,8 @@ class Identity:
         return f"{_slug(self.model)}__{weights}__{digest}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        fields = {k: v for k, v in asdict(self).items() if not (k == "activation" and v is None)}
+        return json.dumps(fields, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Identity:
@@ -87,7 +102,12 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def weights_id(settings: BackboneSettings) -> str:
-    """The weights part of an identity: a checkpoint by its content, not its path."""
+    """The weights part of an identity: a tag (also for a local copy declared as that tag's,
+    with `pretrained` beside `checkpoint`), an undeclared checkpoint by its content, not its
+    path, or the seed of a random init."""
+    if settings.checkpoint and settings.pretrained:
+        checkpoint_path(settings)  # a declared copy must still exist
+        return settings.pretrained
     if settings.checkpoint:
         path = Path(settings.checkpoint).expanduser()
         if not path.is_file():
@@ -99,11 +119,55 @@ def weights_id(settings: BackboneSettings) -> str:
     return f"random:seed={settings.seed}"
 
 
+def checkpoint_path(settings: BackboneSettings) -> Path | None:
+    """The local checkpoint file, None without one; FileNotFoundError when it is absent."""
+    if not settings.checkpoint:
+        return None
+    path = Path(settings.checkpoint).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone checkpoint not found: {settings.checkpoint}")
+    return path
+
+
+def provenance(settings: BackboneSettings) -> dict[str, str] | None:
+    """Where a declared local copy's weights came from (its path and sha256): kept beside the
+    identity, not in it, so that any copy of the same weights makes the same backbone."""
+    path = checkpoint_path(settings)
+    if path is None or not settings.pretrained:
+        return None
+    return {
+        "pretrained": settings.pretrained,
+        "checkpoint": str(path.resolve()),
+        "sha256": weights_lib.file_sha256(path),
+    }
+
+
+def _tag_config(settings: BackboneSettings) -> dict:
+    """open_clip's pretrained config of the declared tag ({} without one, and for hf-hub: and
+    local-dir: models, whose weights come with their config and which open_clip builds as
+    that config says)."""
+    if not settings.pretrained or _SCHEMA.match(settings.model):
+        return {}
+    return weights_lib.tag_config(settings.model, settings.pretrained)
+
+
+def _quick_gelu(settings: BackboneSettings, config: dict) -> bool:
+    return weights_lib.needs_quick_gelu(
+        settings.model, config, settings.pretrained, _tag_config(settings)
+    )
+
+
 def _pair(size: Any) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def _identity(settings: BackboneSettings, preprocess: dict, image_size: Any, dim: int) -> Identity:
+def _identity(
+    settings: BackboneSettings,
+    preprocess: dict,
+    image_size: Any,
+    dim: int,
+    quick_gelu: bool,
+) -> Identity:
     return Identity(
         model=settings.model,
         weights=weights_id(settings),
@@ -114,6 +178,7 @@ def _identity(settings: BackboneSettings, preprocess: dict, image_size: Any, dim
         resize_mode=str(preprocess["resize_mode"]),
         fill_color=int(preprocess["fill_color"]),
         embed_dim=int(dim),
+        activation=weights_lib.QUICK_GELU if quick_gelu else None,
     )
 
 
@@ -129,45 +194,84 @@ def identity(settings: BackboneSettings) -> Identity:
         # hf-hub: and local-dir: models keep their config elsewhere: ask the model itself.
         return loaded_identity(settings, create_backbone(settings)[0])
     preprocess = merge_preprocess_dict(PreprocessCfg(), config.get("preprocess_cfg", {}))
-    if settings.pretrained and not settings.checkpoint:
-        tag = open_clip.get_pretrained_cfg(settings.model, settings.pretrained)
-        if not tag:
-            known = ", ".join(open_clip.list_pretrained_tags_by_model(settings.model)) or "none"
-            raise ValueError(
-                f"open_clip has no pretrained weights {settings.pretrained!r} for "
-                f"{settings.model} (known tags: {known})"
-            )
-        preprocess = merge_preprocess_dict(preprocess, tag)
-    return _identity(settings, preprocess, config["vision_cfg"]["image_size"], config["embed_dim"])
+    # The tag's options apply to a declared local copy as much as to a download.
+    preprocess = merge_preprocess_dict(preprocess, _tag_config(settings))
+    return _identity(
+        settings,
+        preprocess,
+        config["vision_cfg"]["image_size"],
+        config["embed_dim"],
+        _quick_gelu(settings, config),
+    )
 
 
 def loaded_identity(settings: BackboneSettings, model: Any) -> Identity:
-    """The identity of a built model, from what open_clip attached to it."""
+    """The identity of a built model, from what open_clip attached to it and the activation
+    its transformer blocks really have."""
     preprocess = model.visual.preprocess_cfg
-    return _identity(settings, preprocess, preprocess["size"], model.visual.output_dim)
+    built = weights_lib.built_activation(model)
+    if built == "mixed":
+        raise RuntimeError(f"backbone {settings.model}: its blocks mix GELU and QuickGELU")
+    if built is None:  # no open_clip transformer blocks (timm, HF towers): as configured
+        built = weights_lib.activation_name(_quick_gelu(settings, {}))
+    quick = built == weights_lib.QUICK_GELU
+    return _identity(settings, preprocess, preprocess["size"], model.visual.output_dim, quick)
 
 
 def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[Any, Any]:
     """The model in eval mode and its preprocessing transform.
 
-    A local checkpoint wins over a pretrained tag; with neither, weights are drawn from
-    `settings.seed`, so an untrained backbone is still the same one on every machine.
+    Weights come from a local checkpoint (a copy of the tag's weights when `pretrained` is
+    set beside it), else from the pretrained tag (the Hugging Face cache, or a download),
+    else are drawn from `settings.seed`, so an untrained backbone is the same on every
+    machine. The network has the activation and preprocessing the weights were trained with,
+    and is checked to have that activation once built.
     """
     import open_clip
     import torch
 
     register_model_configs()
-    checkpoint = settings.checkpoint or None
-    if checkpoint and not Path(checkpoint).expanduser().is_file():
-        raise FileNotFoundError(f"backbone checkpoint not found: {checkpoint}")
+    checkpoint = checkpoint_path(settings)
+    config = open_clip.get_model_config(settings.model)
+    tag_cfg = _tag_config(settings)
+    quick_gelu = _quick_gelu(settings, config or {})
+    options: dict[str, Any] = {}
+    if checkpoint is not None:
+        weights_lib.check_checkpoint(checkpoint, settings.model)
+        # open_clip reads a file's weights without its tag's options: pass them.
+        options = {
+            f"image_{key}": tag_cfg[key]
+            for key in ("mean", "std", "interpolation", "resize_mode")
+            if key in tag_cfg
+        }
+    elif settings.pretrained and config is not None:
+        weights_lib.require_reachable(settings.model, settings.pretrained, tag_cfg)
     torch.manual_seed(settings.seed)
-    weights = str(Path(checkpoint).expanduser()) if checkpoint else settings.pretrained or None
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        settings.model,
-        pretrained=weights,
-        device=device,
-        weights_only=True,
-    )
+    weights = str(checkpoint) if checkpoint else settings.pretrained or None
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            settings.model,
+            pretrained=weights,
+            device=device,
+            weights_only=True,
+            force_quick_gelu=quick_gelu,
+            **options,
+        )
+    except RuntimeError as e:
+        if checkpoint is None and settings.pretrained and "Failed to download" in str(e):
+            raise RuntimeError(
+                f"could not fetch the {settings.model} {settings.pretrained!r} weights ({e}). "
+                f"Without network, fill the Hugging Face cache once with "
+                f"{weights_lib.download_hint(tag_cfg)} and set HF_HUB_OFFLINE=1, or set "
+                f"[backbone] checkpoint to a local copy beside pretrained"
+            ) from e
+        raise
+    built = weights_lib.built_activation(model)
+    if config is not None and built not in (None, weights_lib.activation_name(quick_gelu)):
+        raise RuntimeError(
+            f"backbone {settings.model}: built with {built}, but its weights need "
+            f"{weights_lib.activation_name(quick_gelu)}"
+        )
     return model.eval(), preprocess
 
 
@@ -179,6 +283,8 @@ class Backbone:
     identity: Identity
     device: str
     autocast: Any  # torch dtype or None
+    # A declared local copy's path and sha256 (see `provenance`), written beside the identity.
+    provenance: dict[str, str] | None = None
 
     @property
     def precision(self) -> str:
@@ -202,4 +308,10 @@ def load_backbone(settings: BackboneSettings) -> Backbone:
             f"backbone {settings.model}: the loaded model's identity {actual} differs from "
             f"the one its configuration predicts {expected}"
         )
-    return Backbone(model, actual, device, autocast_dtype(settings.precision, device))
+    return Backbone(
+        model,
+        actual,
+        device,
+        autocast_dtype(settings.precision, device),
+        provenance(settings),
+    )

@@ -7,7 +7,7 @@ from typing import Literal
 
 import dagster as dg
 
-from orchestration.backbone import Backbone, Identity, identity, load_backbone
+from orchestration.backbone import Backbone, Identity, identity, load_backbone, provenance
 from orchestration.profile import Profile, load_profile
 from orchestration.settings import BackboneSettings, Settings
 from orchestration.storage import Layout
@@ -70,6 +70,10 @@ class BackboneResource(dg.ConfigurableResource):
     def identity(self) -> Identity:
         """Known without loading weights (a checkpoint is hashed, once per process)."""
         return identity(self.settings)
+
+    def provenance(self) -> dict[str, str] | None:
+        """A declared local copy's path and sha256, kept beside the identity."""
+        return provenance(self.settings)
 
     def load(self, device: str | None = None) -> Backbone:
         """The model on its device (or on `device`, the one a step claimed: see

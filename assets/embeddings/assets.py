@@ -33,7 +33,9 @@ class EmbeddingsConfig(dg.Config):
 
 
 def store_for(layout: Layout, backbone: BackboneResource) -> EmbeddingStore:
-    return EmbeddingStore(layout.shared_stage_dir(STAGE), backbone.identity())
+    return EmbeddingStore(
+        layout.shared_stage_dir(STAGE), backbone.identity(), backbone.provenance()
+    )
 
 
 def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:

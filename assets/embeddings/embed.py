@@ -204,6 +204,7 @@ def embed_to_file(
     empty = embedding_table(
         backbone.identity,
         np.empty((0, backbone.identity.embed_dim), np.float16),
+        backbone.provenance,
         image_key=[],
         path=[],
     )
@@ -218,6 +219,7 @@ def embed_to_file(
                     embedding_table(
                         backbone.identity,
                         vectors,
+                        backbone.provenance,
                         image_key=keys[positions].tolist(),
                         path=sources[positions].tolist(),
                     )

@@ -19,6 +19,7 @@ see orchestration/objectstore.py.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     import duckdb
 
 IDENTITY_KEY = b"scoretag.backbone"
+# Where a declared local copy's weights came from ({"pretrained", "checkpoint", "sha256"}):
+# provenance, beside the identity and never part of it.
+WEIGHTS_KEY = b"scoretag.weights"
 FAILURES: dict[str, pl.DataType] = {
     "image_key": pl.String,
     "path": pl.String,
@@ -53,8 +57,14 @@ class IdentityMismatch(ValueError):
 class EmbeddingStore:
     """The shards of one backbone under the embeddings stage folder."""
 
-    def __init__(self, stage_dir: str | Location, identity: Identity):
+    def __init__(
+        self,
+        stage_dir: str | Location,
+        identity: Identity,
+        provenance: dict[str, str] | None = None,
+    ):
         self.identity = identity
+        self.provenance = provenance
         self.dir = objectstore.location(stage_dir) / identity.id
 
     @property
@@ -136,7 +146,7 @@ class EmbeddingStore:
         existing = self.shards(partition)
         number = int(_PART.match(existing[-1].name).group(1)) + 1 if existing else 0
         path = self.shard_dir(partition) / f"part-{number:05d}.parquet"
-        table = embedding_table(self.identity, vectors, image_key=keys)
+        table = embedding_table(self.identity, vectors, self.provenance, image_key=keys)
         return objectstore.write_table(table, path, **WRITE_OPTIONS)
 
     def read(self, paths: list[Location] | None = None) -> tuple[pl.Series, np.ndarray]:
@@ -194,17 +204,24 @@ class EmbeddingStore:
             raise IdentityMismatch(f"{path} was embedded by {found.id}, not {self.identity.id}")
 
 
-def embedding_table(identity: Identity, vectors: np.ndarray, **columns: list[str]) -> pa.Table:
+def embedding_table(
+    identity: Identity,
+    vectors: np.ndarray,
+    provenance: dict[str, str] | None = None,
+    **columns: list[str],
+) -> pa.Table:
     """A shard's table: the string `columns` (image_key, ...), then `embedding`, the fp16
-    vectors as fixed-size binary; the backbone identity in the schema metadata."""
+    vectors as fixed-size binary; the backbone identity in the schema metadata, and beside it
+    the provenance of a declared local copy of the weights (its path and sha256)."""
     width = 2 * identity.embed_dim
     embedding = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(width), len(vectors), [None, pa.py_buffer(np.ascontiguousarray(vectors).data)]
     )
     arrays = {name: pa.array(values, pa.string()) for name, values in columns.items()}
-    return pa.table({**arrays, "embedding": embedding}).replace_schema_metadata(
-        {IDENTITY_KEY: identity.to_json().encode()}
-    )
+    metadata = {IDENTITY_KEY: identity.to_json().encode()}
+    if provenance:
+        metadata[WEIGHTS_KEY] = json.dumps(provenance, sort_keys=True).encode()
+    return pa.table({**arrays, "embedding": embedding}).replace_schema_metadata(metadata)
 
 
 # Vectors do not compress (zstd saves some 8%) and decompressing them would cost more than

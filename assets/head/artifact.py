@@ -145,12 +145,13 @@ def require_backbone(head: Head, backbone: dict[str, Any]) -> None:
     card names another: vectors of the same width from another model are scored without any
     error, and the scores mean nothing. A card naming no backbone cannot be checked."""
     made_for = head.card.get("backbone")
-    if not made_for or _plain(made_for) == _plain(backbone):
+    if not made_for or same_space(space_of(head.card), backbone):
         return
     raise BackboneMismatch(
-        f"head {head.version} was made for {_describe(made_for)} embeddings, but the "
-        f"embeddings here are {_describe(backbone)}'s: activate a head made for this backbone "
-        "(`scoretag head list` shows each head's backbone) or switch [backbone] back"
+        f"head {head.version} was made for {describe_space(space_of(head.card), backbone)} "
+        f"embeddings, but the embeddings here are {describe_space(backbone, made_for)}'s: "
+        "activate a head made for this backbone (`scoretag head list` shows each head's "
+        "backbone) or switch [backbone] back"
     )
 
 
@@ -159,8 +160,45 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _describe(backbone: dict[str, Any]) -> str:
-    return f"{backbone.get('model', '?')} / {backbone.get('weights', '?')}"
+QUICK_GELU = "quick_gelu"
+_QUICKGELU_SUFFIX = "-quickgelu"
+
+
+def space_of(card: dict[str, Any]) -> dict[str, Any]:
+    """The embedding space a head's card names. A LAION head imported before identities
+    recorded the activation was stamped GELU by omission, but LAION trained on OpenAI CLIP,
+    which is QuickGELU: its card names that space."""
+    made_for = dict(card.get("backbone") or {})
+    if str(card.get("head_type", "")).startswith("laion-") and not made_for.get("activation"):
+        made_for["activation"] = QUICK_GELU
+    return made_for
+
+
+def _space(backbone: dict[str, Any]) -> dict[str, Any]:
+    """An identity as the embedding space it makes: the activation left out when it is GELU
+    (open_clip's default, as identities written before the field existed say by omission),
+    and `X-quickgelu` as `X`, which is the same network once the activation is named."""
+    plain = {k: v for k, v in _plain(backbone).items() if not (k == "activation" and v is None)}
+    if plain.get("activation") == QUICK_GELU:
+        plain["model"] = str(plain.get("model", "")).removesuffix(_QUICKGELU_SUFFIX)
+    return plain
+
+
+def same_space(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two identities (as dicts) give comparable embeddings, however their weights
+    were fetched (a tag, a declared local copy, the Hugging Face cache)."""
+    return _space(a) == _space(b)
+
+
+def describe_space(backbone: dict[str, Any], other: dict[str, Any] | None = None) -> str:
+    """A backbone as "model / weights", with the activation when it is QuickGELU or, beside
+    `other`, when the activation is all that tells the two apart."""
+    text = f"{backbone.get('model', '?')} / {backbone.get('weights', '?')}"
+    quick = backbone.get("activation") == QUICK_GELU
+    alike = other is not None and all(backbone.get(k) == other.get(k) for k in ("model", "weights"))
+    if quick or alike:
+        text += " with QuickGELU" if quick else " with GELU"
+    return text
 
 
 def build_card(net: HeadNet, **fields: Any) -> dict[str, Any]:

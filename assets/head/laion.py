@@ -43,6 +43,7 @@ SHIFT = -1.0 / 9.0
 # that hold the MLP as an attribute ("model.").
 _WRAPPER_PREFIX = re.compile(r"^(?:module\.|model\.)+")
 LICENSE = "Apache-2.0 (LAION improved-aesthetic-predictor)"
+SPACE = "OpenAI CLIP ViT-L/14 (QuickGELU)"
 SHOWN_KEYS = 12  # keys quoted in an error before "..."
 
 
@@ -165,12 +166,16 @@ def sha256_of(path: Path) -> str:
 
 def laion_card(net: HeadNet, layout: str, source_path: Path) -> dict[str, Any]:
     """The card of an imported LAION head: OpenAI CLIP ViT-L/14 embeddings in (what LAION
-    trained it on), no labels of ours, no metrics yet, the source file by name and hash."""
+    trained it on: OpenAI's weights in their own network, QuickGELU), no labels of ours, no
+    metrics yet, the source file by name and hash. The backbone identity is that space's,
+    whether a backbone gets the weights by tag, from a declared local copy or from the Hugging
+    Face cache."""
     backbone = identity(BackboneSettings(model="ViT-L-14", pretrained="openai"))
     source_path = Path(source_path)
     return build_card(
         net,
         head_type=f"laion-{layout}",
+        space=SPACE,
         backbone=asdict(backbone),
         labels=None,
         metrics={},

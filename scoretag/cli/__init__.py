@@ -6,7 +6,20 @@ import warnings
 
 import click
 
-from scoretag.cli import bench, demo, embed, export, head, info, ingest, label, query, run, ui
+from scoretag.cli import (
+    backbone,
+    bench,
+    demo,
+    embed,
+    export,
+    head,
+    info,
+    ingest,
+    label,
+    query,
+    run,
+    ui,
+)
 from scoretag.cli.common import ProfileLoader
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -57,6 +70,7 @@ for command in (
     query.query,
     export.export,
     export.calibrate,
+    backbone.backbone,
 ):
     cli.add_command(command)
 

@@ -286,21 +286,18 @@ def check_backbone(path: Path, metadata: dict[bytes, bytes], model: Head) -> Non
     """Refuse a shard that names a backbone other than the head's: vectors of another model
     would be scored without error, and the scores would mean nothing."""
     from assets.embeddings.store import IDENTITY_KEY
+    from assets.head.artifact import describe_space, same_space, space_of
 
     raw, expected = metadata.get(IDENTITY_KEY), model.card.get("backbone")
     if raw is None or not expected:
         return
     found = json.loads(raw.decode())
-    if _plain(found) != _plain(expected):
+    expected = space_of(model.card)
+    if not same_space(found, expected):
         raise click.ClickException(
-            f"{path} was embedded by {found.get('model')} / {found.get('weights')}, but head "
-            f"{model.version} reads {expected.get('model')} / {expected.get('weights')} embeddings"
+            f"{path} was embedded by {describe_space(found, expected)}, but head "
+            f"{model.version} reads {describe_space(expected, found)} embeddings"
         )
-
-
-def _plain(value: Any) -> Any:
-    # Tuples and lists compare unequal: both sides as JSON would have them.
-    return json.loads(json.dumps(value, sort_keys=True))
 
 
 def label_count(labels: Any) -> str:

@@ -29,6 +29,26 @@ def _gpu_rows(profile) -> dict[str, str]:
     return rows
 
 
+def _weights_rows(backbone) -> dict[str, str]:
+    """Which weights the backbone loads (a declared local copy with its sha256, the Hugging
+    Face cache, a download) and the identity its embeddings are filed under."""
+    from orchestration.backbone import identity
+    from orchestration.weights import describe_source
+
+    rows = {
+        "weights": describe_source(
+            backbone.model, backbone.pretrained, backbone.checkpoint, backbone.seed
+        )
+    }
+    try:
+        found = identity(backbone)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        rows["backbone id"] = f"none: {e}"
+    else:
+        rows["backbone id"] = f"{found.id} ({found.activation_name})"
+    return rows
+
+
 @click.command()
 def info() -> None:
     """Show the active profile, its settings and where its data is."""
@@ -47,6 +67,7 @@ def info() -> None:
         "label store": layout.label_store,
         "backbone": f"{backbone.model} ({weights}), {backbone.device}, {backbone.precision}, "
         f"batch {backbone.batch_size}",
+        **_weights_rows(backbone),
         "pools": ", ".join(f"{k}={v}" for k, v in profile.pool_limits.items()),
         "executor": profile.settings.deploy.executor,
         **_gpu_rows(profile),
