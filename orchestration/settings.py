@@ -161,6 +161,11 @@ class HeadSettings(_Strict):
     # `ridge_margin`; otherwise the active head stays.
     min_spearman: float = Field(default=0.3, ge=-1, le=1)
     ridge_margin: float = Field(default=0.02, ge=0)
+    # ... and not below the active head's Spearman by more than `active_margin` (0: at least
+    # as good), on labels neither was trained on: the labels added since the active head was
+    # trained when there are at least `min_fresh_labels`, else each head's CV figure.
+    active_margin: float = Field(default=0.0, ge=0)
+    min_fresh_labels: int = Field(default=30, ge=2)
     # The uncertainty round of the rating pool (`scoretag head uncertainty-round`).
     round_size: int = Field(default=500, ge=1)
     round_models: int = Field(default=8, ge=2)  # bootstrap heads in the ensemble

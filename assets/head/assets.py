@@ -4,13 +4,14 @@ cross-validation beside its baselines, and made active only when it passes the g
 import json
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from assets.embeddings.assets import embeddings, store_for
-from assets.head.artifact import Head, build_card
-from assets.head.gate import decide
+from assets.head.artifact import BackboneMismatch, Head, build_card, require_backbone
+from assets.head.gate import Comparison, compare, decide, gate_rows
 from assets.head.inputs import join_labels
 from assets.head.models import MLPConfig
 from assets.head.paths import last_training_path, registry
@@ -50,6 +51,33 @@ def imported_laion(heads: Registry, identity: Identity) -> Head | None:
         if Identity.from_json(json.dumps(card["backbone"])) == identity:
             return heads.load(card["version"])
     return None
+
+
+def active_head(heads: Registry, identity: Identity) -> tuple[Head | None, bool]:
+    """The head active before this training, and whether it was made for this backbone."""
+    version = heads.active_version()
+    if version is None:
+        return None, True
+    active = heads.load(version)
+    try:
+        require_backbone(active, asdict(identity))
+    except BackboneMismatch:
+        return active, False
+    return active, active.input_dim == identity.embed_dim
+
+
+def gate_metadata(record: dict) -> dict:
+    """The gate's table (both heads side by side) and its figures as plain numbers."""
+    versus = Comparison(**record["gate"]["versus"])
+    metadata: dict = {
+        "gate_table": markdown_table(gate_rows(record)),
+        "gate_comparison": versus.method,
+        "gate_labels_compared": versus.labels,
+    }
+    if versus.compared:
+        metadata["gate_new_spearman"] = float(versus.new_spearman)
+        metadata["gate_active_spearman"] = float(versus.active_spearman)
+    return metadata
 
 
 def metrics_table(cv_metrics: dict) -> list[dict]:
@@ -118,7 +146,13 @@ def aesthetic_head(
         backbone=asdict(store.identity),
         head_type=settings.head_type,
         hyperparameters=config.hyperparameters(),
-        labels={"count": len(data), "hash": data.labels_hash()},
+        labels={
+            "count": len(data),
+            "hash": data.labels_hash(),
+            # Which posts it learnt from: the gate compares a later head with this one on
+            # the labels added since.
+            "post_keys": sorted(str(k) for k in data.post_keys),
+        },
         metrics={
             "cv": cv_metrics,
             "calibration": curves,
@@ -127,15 +161,37 @@ def aesthetic_head(
         },
         trained_untrained_backbone=not backbone.settings.trained,
     )
+    active, same_backbone = active_head(heads, store.identity)
     head = heads.save(net, card)
-    decision = decide(cv_metrics, settings.min_spearman, settings.ridge_margin)
+    versus = compare(
+        active,
+        labels=data.labels,
+        post_keys=data.post_keys,
+        X=data.X,
+        new_oof=cv.predictions["head"],
+        new_cv_spearman=cv_metrics["head"]["overall"]["spearman"],
+        min_fresh_labels=settings.min_fresh_labels,
+        new_version=head.version,
+        same_backbone=same_backbone,
+    )
+    decision = decide(
+        cv_metrics, settings.min_spearman, settings.ridge_margin, versus, settings.active_margin
+    )
     previous = heads.active_version()
     if decision.passed:
         heads.activate(head.version, f"passed the gate: {decision.reason}", by="gate")
         context.log.info(f"head {head.version} is active: {decision.reason}")
     else:
         context.log.warning(f"head {head.version} not activated: {decision.reason}")
-    record = {"version": head.version, "gate": decision.to_dict(), "previous": previous}
+    record = {
+        "version": head.version,
+        "head_type": settings.head_type,
+        "labels": len(data),
+        "gate": decision.to_dict(),
+        "previous": previous,
+        "decided_at": datetime.now(UTC).isoformat(),
+    }
+    heads.record_gate(record)
     write_bytes(last_training_path(layout), json.dumps(record, indent=2).encode())
     metadata = {
         "version": head.version,
@@ -149,6 +205,7 @@ def aesthetic_head(
         "cv_folds": settings.folds,
         "cv_spearman": cv_metrics["head"]["overall"]["spearman"],
         "ridge_spearman": cv_metrics["ridge"]["overall"]["spearman"],
+        **gate_metadata(record),
         "metrics": markdown_table(metrics_table(cv_metrics)),
         "by_site": markdown_table(breakdown_table(cv_metrics, "by_site")),
         "by_rating": markdown_table(breakdown_table(cv_metrics, "by_rating")),

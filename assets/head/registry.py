@@ -2,6 +2,8 @@
 
     <stage dir>/heads/<version>/{weights.safetensors,card.json}
     <stage dir>/active.json      {"version", "activated_at", "reason", "by"} and the earlier ones
+    <stage dir>/gates.json       {version: [gate records, oldest first]}: each training's
+                                 comparison with the head active then (active or not)
 
 A head is only ever added; activating one rewrites `active.json` (atomically) and keeps the
 history, so the catalog can tell which head scored what and a user can go back.
@@ -25,6 +27,7 @@ class Registry:
         self.dir = stage_dir
         self.heads_dir = stage_dir / "heads"
         self.active_path = stage_dir / "active.json"
+        self.gates_path = stage_dir / "gates.json"
 
     def path(self, version: str) -> Path:
         return self.heads_dir / version
@@ -98,3 +101,21 @@ class Registry:
         payload = {"version": version, "history": history}
         write_bytes(self.active_path, json.dumps(payload, indent=2).encode())
         return version
+
+    def gates(self) -> dict[str, list[dict]]:
+        """Every gate record, per head version (oldest first)."""
+        if not self.gates_path.is_file():
+            return {}
+        return json.loads(self.gates_path.read_text())
+
+    def gate(self, version: str) -> dict | None:
+        """The latest gate record of a head (None for a head never gated: an imported one,
+        or one trained before records were kept)."""
+        records = self.gates().get(version)
+        return records[-1] if records else None
+
+    def record_gate(self, record: dict) -> None:
+        """Keep a training's gate record (it names the head's `version`) beside the others."""
+        gates = self.gates()
+        gates.setdefault(record["version"], []).append(record)
+        write_bytes(self.gates_path, json.dumps(gates, indent=2, default=str).encode())

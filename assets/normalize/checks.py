@@ -52,8 +52,9 @@ def uniformity(frame: pl.DataFrame) -> pl.DataFrame:
 
 @dg.asset_check(asset=normalized_scores, blocking=True)
 def normalized_scores_suite(scoretag: ScoretagResource) -> dg.AssetCheckResult:
-    """GX suite: norm_score and popularity in [0, 1] and present; one row per post; every
-    post has an image_key, and every image exactly one canonical post."""
+    """GX suite: norm_score and popularity in [0, 1]; norm_score present for every reference
+    post (a provisional post whose cohort has no mature posts yet has none); one row per
+    post; every post has an image_key, and every image exactly one canonical post."""
     import great_expectations as gx
 
     e = gx.expectations
@@ -65,11 +66,14 @@ def normalized_scores_suite(scoretag: ScoretagResource) -> dg.AssetCheckResult:
         ).sum(),
     ).collect()
     rows = quality.sample(scores.select("norm_score", "popularity", "image_key", "rating"))
+    reference = quality.sample(scores.filter(pl.col("in_reference")).select("norm_score"))
     outcomes = [
+        quality.validate(
+            reference, [e.ExpectColumnValuesToNotBeNull(column="norm_score")], "reference rows"
+        ),
         quality.validate(
             rows,
             [
-                e.ExpectColumnValuesToNotBeNull(column="norm_score"),
                 e.ExpectColumnValuesToBeBetween(column="norm_score", min_value=0, max_value=1),
                 e.ExpectColumnValuesToBeBetween(column="popularity", min_value=0, max_value=1),
                 e.ExpectColumnValuesToNotBeNull(column="image_key"),

@@ -90,6 +90,8 @@ def rating_pool(
         context.log.info(
             f"round {new_round.number}: {new_round.added} posts from {new_round.strata} strata"
         )
+    elif not path.is_file():  # no eligible post yet: the pool is empty, and says so
+        write_parquet(pool, path)
     strata = strata_table(cands, pool)
     write_parquet(strata, strata_path(layout))
     added = new_round.added if new_round else 0

@@ -118,9 +118,21 @@ def predict(head_ref: str, embeddings: Path, out: Path) -> None:
 
 
 @head.command(name="list")
-def list_heads() -> None:
-    """List the registered heads; * marks the active one."""
+@click.option(
+    "--gate",
+    "gate_version",
+    metavar="VERSION",
+    default=None,
+    help="Show the quality gate of one head (a version or a unique prefix): both heads side "
+    "by side, the labels compared on, and the reason.",
+)
+def list_heads(gate_version: str | None) -> None:
+    """List the registered heads; * marks the active one. The "vs active" column: the gate's
+    verdict, and the new head's Spearman against the head active then."""
     heads = registry()
+    if gate_version is not None:
+        show_gate(heads, gate_version)
+        return
     cards = heads.cards()
     if not cards:
         console.print(f"No heads in {heads.dir} yet: `scoretag head import-laion` adds one.")
@@ -130,8 +142,8 @@ def list_heads() -> None:
     # Compact, so that version, date and type still fit whole in an 80-column terminal.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("", no_wrap=True)  # "*" on the active head
-    for column in ("version", "created", "type", "backbone", "labels", "CV spearman"):
-        table.add_column(column, no_wrap=column in ("version", "created", "type"))
+    for column in ("version", "created", "type", "backbone", "labels", "CV spearman", "vs active"):
+        table.add_column(column, no_wrap=column in ("version", "created", "type", "vs active"))
     for card in cards:
         backbone = card.get("backbone") or {}
         table.add_row(
@@ -142,6 +154,7 @@ def list_heads() -> None:
             f"{backbone.get('model', '?')} {backbone.get('weights', '?')}",
             label_count(card.get("labels")),
             cv_spearman(card),
+            versus_active(heads.gate(card["version"])),
         )
     console.print(table)
     if active is None:
@@ -308,6 +321,73 @@ def label_count(labels: Any) -> str:
         count = next((labels[k] for k in ("count", "n", "rows") if k in labels), None)
         return "-" if count is None else str(count)
     return str(len(labels)) if isinstance(labels, list) else str(labels)
+
+
+# "vs active" in a few characters, where the heads were not compared: why.
+GATE_SHORT = {
+    "no_active_head": "first",
+    "same_head": "same",
+    "other_backbone": "other backbone",
+    "no_figures": "no figures",
+}
+
+
+COMPARED_SHORT = ("all_labels", "fresh_labels", "cross_validation")
+
+
+def versus_active(record: dict | None) -> str:
+    """A head's gate in a few characters: pass or FAIL, and its Spearman against the active
+    head's (e.g. "FAIL .30<.58"; `--gate VERSION` says on which labels) or why there was no
+    comparison; "-" for a head never gated (imported, or trained before comparisons were
+    kept)."""
+    if record is None:
+        return "-"
+    gate = record["gate"]
+    verdict = "pass" if gate["passed"] else "FAIL"
+    versus = gate.get("versus")
+    if not versus:
+        return verdict
+    method = versus["method"]
+    short = GATE_SHORT.get(method, method)
+    if method not in COMPARED_SHORT:
+        return f"{verdict}, {short}"
+    new, active = float(versus["new_spearman"]), float(versus["active_spearman"])
+    sign = "<" if new < active else ">="
+    return f"{verdict} {_short(new)}{sign}{_short(active)}"
+
+
+def _short(value: float) -> str:
+    return f"{value:.2f}".replace("0.", ".", 1)
+
+
+def show_gate(heads: Registry, version: str) -> None:
+    """`head list --gate VERSION`: the gate's table and reason for one head."""
+    from assets.head.gate import gate_rows
+
+    try:
+        full = heads.resolve(version)
+    except KeyError as e:
+        raise click.ClickException(str(e.args[0])) from None
+    record = heads.gate(full)
+    if record is None:
+        console.print(
+            f"Head {full} was never gated: it was imported, or trained before the gate kept "
+            "its comparisons."
+        )
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    heads_side_by_side = gate_rows(record)  # one row per head: shown here as columns
+    table.add_column("")
+    for row in heads_side_by_side:
+        table.add_column(str(row.pop("head")))
+    for field in heads_side_by_side[0]:
+        values = [row[field] for row in heads_side_by_side]
+        table.add_row(field, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values))
+    verdict = "passed" if record["gate"]["passed"] else "failed"
+    decided = str(record.get("decided_at", "?"))[:16].replace("T", " ")
+    console.print(f"Gate of head {full} ({decided}): {verdict}", markup=False)
+    console.print(table)
+    console.print(record["gate"]["reason"], markup=False, highlight=False)
 
 
 def cv_spearman(card: dict) -> str:

@@ -103,11 +103,21 @@ def print_normalized(profile: Profile) -> None:
     table.add_row("posts", *(f"{g.height:,}" for g in groups.values()))
     table.add_row("provisional", *(f"{g['provisional'].sum():,}" for g in groups.values()))
     for decile in range(1, 10):
-        table.add_row(
-            f"p{decile * 10}",
-            *(f"{g['norm_score'].quantile(decile / 10):.2f}" for g in groups.values()),
-        )
+        table.add_row(f"p{decile * 10}", *(_quantile(g, decile / 10) for g in groups.values()))
     console.print(table)
+    if frame["norm_score"].null_count():
+        console.print(
+            f"  {frame['norm_score'].null_count():,} posts have no norm_score yet (shown as -): "
+            "too young or deleted, with no mature posts of their cohort to rank them against",
+            soft_wrap=True,
+        )
+
+
+def _quantile(group: pl.DataFrame, q: float) -> str:
+    """A quantile of the group's norm_score, or "-" where no post has one yet (every post
+    too young for its cohort to have mature posts)."""
+    value = group["norm_score"].quantile(q)
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _counted(values: pl.Series) -> str:
@@ -373,8 +383,104 @@ def print_where(profile: Profile) -> None:
     )
 
 
+def missing(profile: Profile) -> list[str]:
+    """What the lineage has not made yet, each with why and what to do, in lineage order:
+    what a first run on little data (or before anyone labels) is missing."""
+    from assets.catalog.queries import connect_read_only
+    from assets.embeddings.assets import store_for
+    from assets.head.paths import registry
+    from assets.ingest.paths import table_files
+    from assets.labels.paths import labels_path
+    from assets.normalize.assets import output_path
+    from assets.pool.paths import pool_path
+    from orchestration.resources import BackboneResource
+
+    layout, settings = profile.layout, profile.settings
+    posts = objectstore.parquet_rows(table_files(layout, "posts"))
+    if posts == 0:
+        return [
+            f"no posts: nothing ingested yet. Copy dumps into {layout.inbox}/<site>/, or run "
+            "`scoretag ingest FILE...`"
+        ]
+    notes = []
+    scores = output_path(layout)
+    if scores.is_file():
+        norm = objectstore.read_parquet(scores, columns=["norm_score", "immature"])
+        unranked = norm["norm_score"].null_count()
+        if unranked:
+            notes.append(
+                f"no norm_score for {unranked:,} of {norm.height:,} posts: younger than "
+                f"[normalize] maturity_days ({settings.normalize.maturity_days}) when their "
+                f"file was taken ({int(norm['immature'].sum()):,} are) or deleted, with no "
+                "mature post of their cohort to rank them against; the rating pool draws "
+                "mature posts only"
+            )
+    store = store_for(layout, BackboneResource.from_settings(settings.backbone))
+    shards = store.shards()
+    if not shards:
+        failed = _counted(store.failures()["reason"])
+        notes.append(
+            f"no embeddings: no image of the {posts:,} posts was embedded"
+            + (f" ({failed})" if failed else "")
+            + f". Put the images under {layout.images} as <md5>.<ext>, or list them in "
+            "[embed] image_index"
+        )
+    pool = pool_path(layout)
+    if pool.is_file() and pl.read_parquet(pool, columns=["post_key"]).height == 0:
+        notes.append(
+            "the rating pool is empty: it draws live, mature, canonical posts whose image file "
+            "is under the image root"
+        )
+    heads = registry(layout)
+    labels = labels_path(layout)
+    labelled = 0
+    if labels.is_file() and shards:
+        keys = pl.read_parquet(labels, columns=["image_key"])["image_key"].unique()
+        labelled = len(store.lookup(keys)[0])
+    needed = settings.head.min_labels
+    active = heads.active_version()
+    if labelled < needed:
+        notes.append(
+            f"no head trained: {labelled} of [head] min_labels ({needed}) labelled posts have "
+            "embeddings. Label the pool (`scoretag label serve`)"
+            + (
+                f"; meanwhile the active head {active} scores the catalog"
+                if active
+                else ", or score before labelling: `scoretag head import-laion FILE --out "
+                "DIR`, `scoretag head activate VERSION`, `scoretag run --job catalog`"
+            )
+        )
+    if active is None:
+        notes.append(
+            "catalog not scored: no active head (train one, or activate an imported one with "
+            "`scoretag head activate VERSION`)"
+        )
+        return notes
+    scored = 0
+    if layout.catalog.is_file():
+        with connect_read_only(layout.catalog) as con:
+            row = con.execute(
+                "SELECT count(*) FROM scores WHERE head_version = ?", [active]
+            ).fetchone()
+            scored = int(row[0]) if row else 0
+    if scored == 0:
+        why = "`scoretag run --job catalog` scores it" if shards else "nothing is embedded yet"
+        notes.append(f"catalog not scored under the active head {active}: {why}")
+    return notes
+
+
+def print_missing(profile: Profile) -> None:
+    notes = missing(profile)
+    if not notes:
+        return
+    console.print("\n[bold]Not made yet[/]")
+    for note in notes:
+        console.print(escape(f"  - {note}"), soft_wrap=True)
+
+
 def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
-    """Everything the pipeline produced, stage by stage, then the runs and their checks."""
+    """Everything the pipeline produced, stage by stage, then the runs and their checks,
+    then what is missing and why."""
     print_ingest(profile)
     print_normalized(profile)
     print_pool(profile)
@@ -384,3 +490,4 @@ def print_pipeline(profile: Profile, outcome: RunOutcome) -> None:
     print_catalog(profile)
     print_captions(profile)
     print_runs(outcome)
+    print_missing(profile)
