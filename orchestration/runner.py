@@ -1,7 +1,7 @@
 """Run the lineage of the active profile on its own Dagster instance, as the UI would see it:
 first every raw file that is new or changed (one `ingest` run per file: posts, then
 embeddings), then `embed` for raw files not yet embedded with the profile's backbone, then
-`main`."""
+`main`, or another job of the Definitions, or an asset selection."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.errors import DagsterInvalidSubsetError
 
 from assets.embeddings.assets import store_for
 from assets.ingest.paths import RawFile, inbox_files
@@ -45,6 +46,50 @@ def terminal(init_context: dg.InitLoggerContext) -> logging.Logger:
 
 def _job(defs: dg.Definitions, name: str) -> dg.JobDefinition:
     return defs.resolve_job_def(name).with_logger_defs({"console": terminal})
+
+
+# Jobs partitioned by raw file: run once per file, on the files that need it.
+PER_FILE_JOBS = (INGEST_JOB, EMBED_JOB)
+
+
+class RunRequestError(ValueError):
+    """A job or asset selection that the Definitions do not have: the message says what
+    they have instead."""
+
+
+def job_names(defs: dg.Definitions) -> dict[str, str]:
+    """The jobs a user can run by name, with their descriptions (Dagster's implicit asset
+    job left out)."""
+    return {
+        job.name: job.description or ""
+        for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        if not job.name.startswith("__")
+    }
+
+
+def check_job(defs: dg.Definitions, name: str) -> None:
+    names = job_names(defs)
+    if name not in names:
+        listed = "\n".join(f"  {job}: {about}" for job, about in names.items())
+        raise RunRequestError(f"no job named {name!r}; the jobs are:\n{listed}")
+
+
+def select_assets(defs: dg.Definitions, text: str) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
+    """The assets that a Dagster asset selection (`scored_catalog+`, `*caption_shards`,
+    `key:rating_pool`, `group:labeling`) names: those one run materializes, and those
+    partitioned by raw file (`raw_posts`, `embeddings`), which the per-file `ingest` and
+    `embed` runs materialize instead."""
+    graph = defs.resolve_asset_graph()
+    try:
+        keys = dg.AssetSelection.from_string(text).resolve(graph)
+    except (DagsterInvalidSubsetError, ValueError, SyntaxError) as e:
+        known = ", ".join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))
+        raise RunRequestError(f"asset selection {text!r}: {e}\nThe assets: {known}") from None
+    per_file = sorted(k for k in keys if graph.get(k).partitions_def is not None)
+    rest = sorted(k for k in keys if graph.get(k).partitions_def is None)
+    if not keys:
+        raise RunRequestError(f"asset selection {text!r} names no asset")
+    return rest, per_file
 
 
 @dataclass
@@ -172,6 +217,21 @@ def _run(
     collect(instance, [result.run_id], outcome)
 
 
+def _run_selection(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    keys: list[dg.AssetKey],
+    outcome: RunOutcome,
+) -> None:
+    """One run of these assets, with their checks, as the UI's "Materialize selected" makes
+    it (Dagster's implicit asset job)."""
+    job = defs.resolve_implicit_global_asset_job_def().with_logger_defs({"console": terminal})
+    result = job.execute_in_process(
+        run_config=QUIET, instance=instance, asset_selection=keys, raise_on_error=False
+    )
+    collect(instance, [result.run_id], outcome)
+
+
 def run_job(
     profile: Profile, defs: dg.Definitions, job: str, run_config: dict | None = None
 ) -> RunOutcome:
@@ -189,22 +249,39 @@ def run_lineage(
     defs: dg.Definitions,
     on_step: Callable[[str], None] = lambda s: None,
     labeling: Callable[[], None] | None = None,
+    job: str = MAIN_JOB,
+    selection: list[dg.AssetKey] | None = None,
+    ingest: bool = True,
 ) -> RunOutcome:
-    """Ingest every new or changed raw file, then run `main`. With `labeling`, the pool is
-    drawn first, `labeling()` fills the label store (the demo's simulated labelers), and then
-    `main` runs. Recorded on the profile's instance, so the UI shows every run."""
+    """Ingest every new or changed raw file and embed what the backbone has not, then run
+    `job` (`main`), or one run of the assets in `selection` instead. `ingest=False` skips the
+    per-file runs. The per-file jobs themselves (`ingest`, `embed`) run alone, on the files
+    that need them. With `labeling`, the pool is drawn first, `labeling()` fills the label
+    store (the demo's simulated labelers), and then the job runs. Recorded on the profile's
+    instance, so the UI shows every run."""
+    check_job(defs, job)
     activate(profile)
     set_pool_limits(profile)
     outcome = RunOutcome()
+    per_file_only = selection is None and job in PER_FILE_JOBS
     with dg.DagsterInstance.get() as instance:
-        stale = stale_files(instance, profile.layout)
-        _per_file(instance, defs, INGEST_JOB, stale, outcome, on_step)
-        _per_file(instance, defs, EMBED_JOB, unembedded(profile), outcome, on_step)
+        if (ingest and not per_file_only) or job == INGEST_JOB:
+            stale = stale_files(instance, profile.layout)
+            _per_file(instance, defs, INGEST_JOB, stale, outcome, on_step)
+        if (ingest and not per_file_only) or job == EMBED_JOB:
+            _per_file(instance, defs, EMBED_JOB, unembedded(profile), outcome, on_step)
+        if per_file_only:
+            return outcome
         if labeling is not None:
             on_step("drawing the rating pool")
             _run(instance, defs, POOL_JOB, outcome)
             on_step("labeling the pool")
             labeling()
-        on_step("running main")
-        _run(instance, defs, MAIN_JOB, outcome)
+        if selection is not None:
+            if selection:
+                on_step(f"materializing {', '.join(k.to_user_string() for k in selection)}")
+                _run_selection(instance, defs, selection, outcome)
+        else:
+            on_step(f"running {job}")
+            _run(instance, defs, job, outcome)
     return outcome
