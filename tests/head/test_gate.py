@@ -332,10 +332,13 @@ def test_a_worse_head_stays_inactive_and_a_better_one_replaces_it(tmp_path, data
 
 def test_an_imported_head_is_compared_on_every_label(tmp_path, data):
     X, truth = data
-    # A LAION-style head for the test backbone, fit on 100 posts no label here covers.
+    # An imported head for the test backbone, trained on none of our labels (its card has
+    # no `labels`, as a LAION import's): a ridge fit on 100 posts no label here covers. Its
+    # type is not "laion-*": a LAION card names OpenAI CLIP's QuickGELU space, which the
+    # tiny test backbone does not make.
     net = fit_ridge(X[1000:1100], to_target(truth[1000:1100])).net()
     card = build_card(
-        net, backbone=asdict(_tiny()), head_type="laion-linearMSE", labels=None, metrics={}
+        net, backbone=asdict(_tiny()), head_type="imported-linear", labels=None, metrics={}
     )
     seed = Layout(home=tmp_path / "seed").ensure()
     laion = registry(seed).save(net, card)
@@ -347,7 +350,7 @@ def test_an_imported_head_is_compared_on_every_label(tmp_path, data):
     assert worse["gate_comparison"] == "all_labels" and worse["gate_labels_compared"] == 395
     assert registry(worse_home).active_version() == laion.version
     record = registry(worse_home).gate(worse["version"])
-    assert record["gate"]["versus"]["active_type"] == "laion-linearMSE"
+    assert record["gate"]["versus"]["active_type"] == "imported-linear"
     assert record["gate"]["versus"]["active_trained_on"] == 0
     assert last_training_path(worse_home).is_file()
 
