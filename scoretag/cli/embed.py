@@ -50,7 +50,7 @@ def embed(
     batch_size: int | None,
     device: str | None,
 ) -> None:
-    """Embed image files, folders (recursively) and tar shards with the profile's backbone.
+    """Embed images, folders and tar shards into one parquet file.
 
     Writes one row per image to OUT as an embedding shard has it: `image_key` (the md5 or
     sha512 that names the file or tar member, else its path), `path` (the file, or

@@ -151,7 +151,8 @@ def test_scoretag_embed_then_the_laion_head_activates_and_scores(
     assert "declared local copy" in info.output and sha256_of(weights) in info.output
     assert "(quick_gelu)" in info.output
 
-    result = runner.invoke(cli, [*args, "head", "import-laion", str(laion), "--out", "laion"])
+    out = tmp_path / "laion"
+    result = runner.invoke(cli, [*args, "head", "import-laion", str(laion), "--out", str(out)])
     assert result.exit_code == 0, result.output
     version = result.output.split("version ")[1].split(",")[0].strip()
     result = runner.invoke(cli, [*args, "head", "activate", version])

@@ -273,7 +273,8 @@ def test_cli_import_list_activate_predict(imported, tmp_path):
 
     # The demo's backbone is not the ViT-L/14 LAION heads read; production's is.
     refused = head_cli(home, "activate", version[:6])
-    assert refused.exit_code == 1 and "made for ViT-L-14 / openai with QuickGELU embeddings" in refused.output
+    assert refused.exit_code == 1
+    assert "made for ViT-L-14 / openai with QuickGELU embeddings" in refused.output
     assert registry.active_version() is None
     activated = head_cli(home, "activate", version[:6], profile="production")
     assert activated.exit_code == 0, activated.output
