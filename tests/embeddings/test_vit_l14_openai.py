@@ -151,8 +151,8 @@ def test_scoretag_embed_then_the_laion_head_activates_and_scores(
     assert "declared local copy" in info.output and sha256_of(weights) in info.output
     assert "(quick_gelu)" in info.output
 
-    out = tmp_path / "laion"
-    result = runner.invoke(cli, [*args, "head", "import-laion", str(laion), "--out", str(out)])
+    head_dir = tmp_path / "laion"
+    result = runner.invoke(cli, [*args, "head", "import-laion", str(laion), "--out", str(head_dir)])
     assert result.exit_code == 0, result.output
     version = result.output.split("version ")[1].split(",")[0].strip()
     result = runner.invoke(cli, [*args, "head", "activate", version])
@@ -224,3 +224,59 @@ def test_the_same_weights_from_an_offline_hugging_face_cache(
     assert result.returncode == 1
     assert "HF_HUB_OFFLINE" in result.stderr + result.stdout
     assert f"hf download {HF_REPO} open_clip_model.safetensors" in result.stderr + result.stdout
+
+
+def test_run_job_catalog_scores_with_the_laion_head_and_no_labels(weights, tmp_path: Path):
+    """The zero-label path of a curator with the real head and backbone: a few posts and their
+    images, ViT-L-14 declared `openai` from a local file, LAION's head imported and activated,
+    `scoretag run --job catalog`: the catalog holds LAION's scores of the stored embeddings,
+    worked out here in numpy from the checkpoint itself."""
+    from tests.head.test_laion import laion_numpy
+
+    laion = shared_path(LAION)
+    config = config_file(tmp_path, weights)
+    config.write_text(config.read_text() + "\n[demo]\nimages = 60\nposts = 200\n")
+    home = tmp_path / "home"
+    # The demo profile makes the posts and their md5-named images; the backbone is ViT-L-14.
+    args = ["--profile", "demo", "--home", str(home), "--config", str(config)]
+    runner = CliRunner()
+    result = runner.invoke(cli, [*args, "demo", "build", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    for path in (home / "inbox").glob("*/*"):  # one API page of each site: a few dozen images
+        if not path.name.endswith("-p001.json"):
+            path.unlink()
+    result = runner.invoke(cli, [*args, "run", "--job", "ingest"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "laion"
+    result = runner.invoke(cli, [*args, "head", "import-laion", str(laion), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    version = result.output.split("version ")[1].split(",")[0].strip()
+    result = runner.invoke(cli, [*args, "head", "activate", version])
+    assert result.exit_code == 0, result.output
+
+    result = runner.invoke(cli, [*args, "run", "--job", "catalog"])
+    assert result.exit_code == 0, result.output
+    assert f"meanwhile the active head {version} scores the catalog" in result.output
+
+    import duckdb
+
+    from orchestration.profile import load_profile
+
+    profile = load_profile("demo", str(home), str(config))
+    with duckdb.connect(str(profile.layout.catalog), read_only=True) as con:
+        rows = con.execute(
+            "SELECT image_key, score FROM scores WHERE head_version = ?", [version]
+        ).fetchall()
+    stored = {}
+    for shard in sorted((profile.layout.data / "embeddings").rglob("part-*.parquet")):
+        table = pq.read_table(shard)
+        found = json.loads(table.schema.metadata[IDENTITY_KEY])
+        assert found["activation"] == "quick_gelu" and found["model"] == "ViT-L-14"
+        vectors = vectors_of(table["embedding"], found["embed_dim"])
+        stored.update(zip(table["image_key"].to_pylist(), vectors, strict=True))
+    assert len(rows) >= 20 and {key for key, _ in rows} <= set(stored)
+    keys = [key for key, _ in rows]
+    want = laion_numpy(laion, np.stack([stored[k] for k in keys]).astype(np.float32))
+    assert ((want > 0) & (want < 1)).all()  # none clipped: the ratings themselves compared
+    assert np.ptp(want) > 0.01
+    np.testing.assert_allclose([score for _, score in rows], want, atol=1e-5)
