@@ -16,6 +16,8 @@ from assets.embeddings import assets as embeddings_assets
 from assets.embeddings import checks as embeddings_checks
 from assets.head import assets as head_assets
 from assets.head import checks as head_checks
+from assets.images import assets as images_assets
+from assets.images import checks as images_checks
 from assets.ingest import assets as ingest_assets
 from assets.ingest import checks as ingest_checks
 from assets.labels import assets as labels_assets
@@ -30,6 +32,8 @@ from orchestration.profile import Profile, load_profile
 STAGES = (
     ingest_assets,
     ingest_checks,
+    images_assets,
+    images_checks,
     normalize_assets,
     normalize_checks,
     pool_assets,

@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "demo"
@@ -140,6 +148,35 @@ class EmbedSettings(_Strict):
     # Optional parquet or CSV listing image files: a `path` column (absolute, or relative to
     # the image root) and `md5`, `sha512` or `image_key`; for images not named by their md5.
     image_index: str = ""
+
+
+class ImageSource(_Strict):
+    """One place images are kept (see assets/images and docs/stages/images.md).
+
+    `path`: a folder or a tar shard ("" is the image root; relative paths are under it).
+    `layout`: how an image is named there: `auto` (loose files and tar members named by md5
+    or sha512, or keyed by their `.json` sidecar; anything else is hashed once), `md5` (the
+    same, never hashing), `post_id` (tar members or files named `<post_id>.<ext>` of `site`,
+    as danbooru2023's `data-NNNN.tar`). `index`: a parquet or CSV file listing images
+    instead (`path`, optional `member` inside a tar, and `md5`, `sha512`, `image_key` or
+    `post_key`); its relative paths are under `path`."""
+
+    path: str = ""
+    layout: Literal["auto", "md5", "post_id"] = "auto"
+    site: Site | Literal[""] = ""
+    index: str = ""
+
+    @model_validator(mode="after")
+    def _site_for_post_ids(self) -> ImageSource:
+        if self.layout == "post_id" and not self.site:
+            raise ValueError('layout = "post_id" needs the `site` whose post ids name the files')
+        return self
+
+
+class ImageSettings(_Strict):
+    """Where images are found (see assets/images). No sources: the image root, layout auto."""
+
+    sources: tuple[ImageSource, ...] = ()
 
 
 class HeadSettings(_Strict):
@@ -310,6 +347,7 @@ class Settings(_Strict):
     pool: PoolSettings = PoolSettings()
     labels: LabelSettings = LabelSettings()
     backbone: BackboneSettings = BackboneSettings()
+    images: ImageSettings = ImageSettings()
     embed: EmbedSettings = EmbedSettings()
     head: HeadSettings = HeadSettings()
     catalog: CatalogSettings = CatalogSettings()

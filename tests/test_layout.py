@@ -13,7 +13,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The lineage's order: a stage may import itself and the stages before it.
-STAGES = ("ingest", "normalize", "pool", "labels", "embeddings", "head", "catalog", "captions")
+STAGES = (
+    "ingest",
+    "images",
+    "normalize",
+    "pool",
+    "labels",
+    "embeddings",
+    "head",
+    "catalog",
+    "captions",
+)
 # The Dagster wiring that runs stages: a stage importing it would import its own caller.
 WIRING = (
     "orchestration.definitions",
