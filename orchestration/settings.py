@@ -174,9 +174,22 @@ class ImageSource(_Strict):
 
 
 class ImageSettings(_Strict):
-    """Where images are found (see assets/images). No sources: the image root, layout auto."""
+    """Where images are found (see assets/images). No sources: the image root, layout auto.
+
+    The other fields are how missing images are downloaded (`scoretag images fetch`, and the
+    image_files step when `fetch` is on): see docs/stages/images.md#downloading."""
 
     sources: tuple[ImageSource, ...] = ()
+    fetch: bool = False  # image_files downloads what is missing on every run (pool `network`)
+    # Sites ask for one naming the tool and a contact: "scoretag/0.1 (by NAME; MAIL)".
+    user_agent: str = ""
+    concurrency: int = Field(default=8, ge=1)  # downloads at once, all sites together
+    rate_limit: float = Field(default=2.0, ge=0)  # requests per second to a site; 0: no limit
+    rate_limits: dict[Site, Annotated[float, Field(ge=0)]] = {}  # per site, over rate_limit
+    retries: int = Field(default=4, ge=0)  # after a timeout, a dropped body, 429 or 5xx
+    backoff_s: float = Field(default=1.0, ge=0)  # the first retry's wait, doubled each time
+    max_wait_s: float = Field(default=120.0, ge=0)  # the longest backoff or Retry-After
+    timeout_s: float = Field(default=30.0, gt=0)  # to connect, and between two reads
 
 
 class HeadSettings(_Strict):
