@@ -1,0 +1,96 @@
+"""Fetching what is missing, as `scoretag images fetch` and the image_files step do it: the
+current posts, less those with an image and those given up on, through the downloader, with
+every failure written to the quarantine table, even when the run is interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import polars as pl
+
+from assets.images import quarantine, urls
+from assets.images.fetch import Outcome, Policy, fetch_all
+from assets.images.paths import fetched_dir
+from assets.ingest.current import current_posts
+from assets.ingest.paths import posts_files
+from orchestration.settings import ImageSettings
+from orchestration.storage import SITES, Layout
+
+NO_USER_AGENT = (
+    "set [images] user_agent before downloading: sites ask for one that names the tool and "
+    'a contact, e.g. user_agent = "scoretag/0.1 (by your_name; you@example.org)"'
+)
+
+
+def policy(settings: ImageSettings) -> Policy:
+    if not settings.user_agent.strip():
+        raise ValueError(NO_USER_AGENT)
+    rates = {site: settings.rate_limits.get(site, settings.rate_limit) for site in SITES}
+    return Policy(
+        user_agent=settings.user_agent.strip(),
+        concurrency=settings.concurrency,
+        rate_limits=rates,
+        retries=settings.retries,
+        backoff_s=settings.backoff_s,
+        max_wait_s=settings.max_wait_s,
+        timeout_s=settings.timeout_s,
+    )
+
+
+def have_image(listed: pl.DataFrame, layout: Layout) -> pl.Series:
+    """Whether each listed post's image is already kept: its file in the fetched layout."""
+    fetched = fetched_dir(layout)
+    return pl.Series([job.target(fetched).is_file() for job in urls.jobs(listed)], dtype=bool)
+
+
+@dataclass(frozen=True)
+class Pending:
+    urls: pl.DataFrame  # URL_LIST rows still to get
+    left_out: dict[str, int] = field(default_factory=dict)  # posts not listed, by reason
+
+
+def pending(
+    layout: Layout, site: str | None = None, retry_failed: bool = False, limit: int | None = None
+) -> Pending:
+    """The posts to download: those with a URL and a hash, no image yet, not given up on."""
+    posts = current_posts(posts_files(layout), columns=urls.POST_COLUMNS)
+    if site:
+        posts = posts.filter(pl.col("site") == site)
+    listed, left_out = urls.candidates(posts)
+    stored = have_image(listed, layout)
+    left_out["already stored"] = int(stored.sum())
+    listed = listed.filter(~stored)
+    if not retry_failed:
+        failed = listed["post_key"].is_in(quarantine.given_up(layout).implode())
+        left_out["failed before"] = int(failed.sum())
+        listed = listed.filter(~failed)
+    if limit is not None:
+        listed = listed.head(limit)
+    return Pending(listed, {reason: n for reason, n in left_out.items() if n})
+
+
+def download(
+    layout: Layout,
+    settings: ImageSettings,
+    listed: pl.DataFrame,
+    on_outcome: Callable[[Outcome], None] = lambda o: None,
+    on_bytes: Callable[[int], None] = lambda n: None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Outcome]:
+    """Fetch every listed post's image; the failures go to the quarantine table."""
+    how = policy(settings)
+    outcomes: list[Outcome] = []
+
+    def record(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        on_outcome(outcome)
+
+    try:
+        jobs = urls.jobs(listed)
+        asyncio.run(fetch_all(jobs, fetched_dir(layout), how, record, on_bytes, transport))
+    finally:
+        quarantine.write_quarantine(outcomes, layout)
+    return outcomes
