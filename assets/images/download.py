@@ -13,10 +13,11 @@ import polars as pl
 
 from assets.images import quarantine, urls
 from assets.images.fetch import Outcome, Policy, fetch_all
+from assets.images.find import located
 from assets.images.paths import fetched_dir
 from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
-from orchestration.settings import ImageSettings
+from orchestration.settings import ImageSettings, Settings
 from orchestration.storage import SITES, Layout
 
 NO_USER_AGENT = (
@@ -40,10 +41,14 @@ def policy(settings: ImageSettings) -> Policy:
     )
 
 
-def have_image(listed: pl.DataFrame, layout: Layout) -> pl.Series:
-    """Whether each listed post's image is already kept: its file in the fetched layout."""
+def have_image(listed: pl.DataFrame, layout: Layout, settings: Settings) -> pl.Series:
+    """Whether each listed post's image is kept: found by the image index, or fetched since
+    the index was last refreshed (its file in the fetched layout)."""
+    found = located(layout, settings, listed).select("site", "post_id", found=pl.lit(True))
+    known = listed.join(found, on=["site", "post_id"], how="left", maintain_order="left")
     fetched = fetched_dir(layout)
-    return pl.Series([job.target(fetched).is_file() for job in urls.jobs(listed)], dtype=bool)
+    on_disk = [job.target(fetched).is_file() for job in urls.jobs(listed)]
+    return known["found"].fill_null(False) | pl.Series(on_disk, dtype=pl.Boolean)
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,18 @@ class Pending:
 
 
 def pending(
-    layout: Layout, site: str | None = None, retry_failed: bool = False, limit: int | None = None
+    layout: Layout,
+    settings: Settings,
+    site: str | None = None,
+    retry_failed: bool = False,
+    limit: int | None = None,
 ) -> Pending:
     """The posts to download: those with a URL and a hash, no image yet, not given up on."""
     posts = current_posts(posts_files(layout), columns=urls.POST_COLUMNS)
     if site:
         posts = posts.filter(pl.col("site") == site)
     listed, left_out = urls.candidates(posts)
-    stored = have_image(listed, layout)
+    stored = have_image(listed, layout, settings)
     left_out["already stored"] = int(stored.sum())
     listed = listed.filter(~stored)
     if not retry_failed:

@@ -242,8 +242,11 @@ async def fetch_all(
     """Fetch every job with `policy.concurrency` workers; outcomes in the order they ended."""
     remove_partials(fetched)
     queue: asyncio.Queue[Job] = asyncio.Queue()
-    for job in jobs:
-        queue.put_nowait(job)
+    targets: set[Path] = set()
+    for job in jobs:  # posts sharing a file share its target: fetched once
+        if job.target(fetched) not in targets:
+            targets.add(job.target(fetched))
+            queue.put_nowait(job)
     limiter, outcomes = RateLimiter(policy.rate_limits), []
     timeout = httpx.Timeout(policy.timeout_s)
     headers = {"User-Agent": policy.user_agent, "Accept-Encoding": "identity"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from scoretag.cli import fetch
+
 
 @click.group()
 def images() -> None:
@@ -14,3 +16,7 @@ def images() -> None:
 def scan() -> None:
     """Refresh the image index from what changed since the last scan."""
     raise click.ClickException("not implemented yet")
+
+
+images.add_command(fetch.urls)
+images.add_command(fetch.fetch)

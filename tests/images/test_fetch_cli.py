@@ -1,0 +1,132 @@
+"""`scoretag images urls` and `scoretag images fetch` on a storage root holding one ingested
+Danbooru API page whose posts point at a local HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from assets.images.quarantine import read_quarantine
+from assets.images.urls import URL_LIST
+from assets.ingest.paths import RawFile
+from assets.ingest.reader import ingest_file
+from orchestration.profile import load_profile
+from scoretag.cli import cli
+from tests.images.server import ImageServer, danbooru_record, demo_files
+
+UA = "scoretag-tests/1.0 (by tester; tester@example.org)"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return demo_files(6, tmp_path_factory.mktemp("demo_images"))
+
+
+@pytest.fixture
+def server():
+    with ImageServer() as s:
+        yield s
+
+
+def write_config(tmp_path: Path, **images) -> Path:
+    fields = {"user_agent": UA, "backoff_s": 0.05, "timeout_s": 2, "rate_limit": 0, **images}
+    lines = ["[images]", *(f"{k} = {json.dumps(v)}" for k, v in fields.items())]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ingest_page(home: Path, records: list[dict]) -> None:
+    """The page as the ingest step leaves it: raw_posts tables under the storage root."""
+    layout = load_profile(home=home).layout.ensure()
+    raw = RawFile("danbooru", "posts-page1.json")
+    raw.path(layout).write_text(json.dumps(records))
+    tables = [raw.output(layout, t) for t in ("posts", "quarantine", "skipped")]
+    for table in tables:
+        table.parent.mkdir(parents=True, exist_ok=True)
+    ingest_file(raw.path(layout), *tables, site="danbooru", source_file=raw.key)
+
+
+@pytest.fixture
+def home(tmp_path, files, server):
+    """Posts 1-4 served as they are; post 5 a 404; post 6 answered with post 1's bytes."""
+    for f in files[:4]:
+        server.add(f.path, f.data)
+    server.add(files[4].path, files[4].data, "404")
+    server.add(files[5].path, files[0].data)
+    records = [danbooru_record(i + 1, f, server.base) for i, f in enumerate(files)]
+    records.append({**danbooru_record(7, files[0], server.base), "is_banned": True})
+    del records[-1]["md5"], records[-1]["file_url"]  # Danbooru hides a banned post's file
+    home = tmp_path / "home"
+    ingest_page(home, records)
+    return home
+
+
+def invoke(home: Path, config: Path, *args: str):
+    return CliRunner().invoke(cli, ["--home", str(home), "--config", str(config), *args])
+
+
+def stored(home: Path) -> dict[str, bytes]:
+    fetched = home / "images" / "fetched"
+    return {p.stem: p.read_bytes() for p in fetched.rglob("*") if p.is_file()}
+
+
+def test_urls_lists_what_is_missing_for_img2dataset(home, files, tmp_path):
+    out = tmp_path / "urls.parquet"
+    result = invoke(home, write_config(tmp_path), "images", "urls", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    listed = pl.read_parquet(out)
+    assert dict(listed.schema) == URL_LIST
+    assert listed["post_key"].to_list() == [f"danbooru:{i}" for i in range(1, 7)]
+    assert listed["md5"].to_list() == [f.md5 for f in files]
+    assert all(url.startswith("http://127.0.0.1:") for url in listed["url"])
+    assert "1 no url" in result.output  # the banned post
+
+
+def test_fetch_stores_checked_files_quarantines_the_rest_and_resumes(home, files, server, tmp_path):
+    config = write_config(tmp_path, concurrency=3)
+    result = invoke(home, config, "images", "fetch")
+    assert result.exit_code == 0, result.output
+    kept = stored(home)
+    assert set(kept) == {f.md5 for f in files[:4]}
+    assert all(hashlib.md5(data).hexdigest() == md5 for md5, data in kept.items())
+    assert files[5].md5 not in kept  # its body was post 1's file: never stored under post 6
+    failed = read_quarantine(load_profile(home=home).layout).sort("post_key")
+    assert failed.select("post_key", "reason", "http_status").rows() == [
+        ("danbooru:5", "http 404", 404),
+        ("danbooru:6", "md5 mismatch", 200),
+    ]
+    assert failed["bytes"].to_list() == [0, len(files[0].data)]
+    for text in ("fetched", "http 404", "md5 mismatch"):
+        assert text in result.output
+    assert {hit.user_agent for hit in server.hits} == {UA}
+
+    server.hits.clear()  # again: nothing to ask, the stored and the given up are left out
+    again = invoke(home, config, "images", "fetch")
+    assert again.exit_code == 0, again.output
+    assert "0 images to fetch" in again.output and "4 already stored" in again.output
+    assert "2 failed before" in again.output and server.hits == []
+
+    retried = invoke(home, config, "images", "fetch", "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    assert sorted(hit.path for hit in server.hits) == sorted([files[4].path, files[5].path])
+
+
+def test_fetch_limit_and_site(home, files, server, tmp_path):
+    config = write_config(tmp_path)
+    assert invoke(home, config, "images", "fetch", "--site", "e621").exit_code == 0
+    assert server.hits == []  # no e621 posts
+    result = invoke(home, config, "images", "fetch", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert len(server.hits) == 2 and len(stored(home)) == 2
+
+
+def test_fetch_without_a_user_agent_says_how_to_set_one(home, tmp_path, server):
+    result = invoke(home, write_config(tmp_path, user_agent=""), "images", "fetch")
+    assert result.exit_code != 0
+    assert "[images] user_agent" in result.output and server.hits == []
