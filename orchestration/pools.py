@@ -7,6 +7,10 @@ GPU = "gpu"
 DUCKDB = "duckdb"
 """Every writer of the catalog: DuckDB allows one writing process."""
 
+NETWORK = "network"
+"""Steps that download from the sites (image_files): one at a time, so that the per-site rate
+limits of `[images]` hold across runs (each step has its own concurrent connections)."""
+
 GPU_RESOURCE = "nvidia.com/gpu"
 # A GPU step's op tags: on Kubernetes its pod asks for one GPU (the embedder uses one device),
 # and the scheduler puts it on a node that has one free. Elsewhere the tag is inert.

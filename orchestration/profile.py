@@ -26,7 +26,7 @@ class Profile:
 
     @property
     def pool_limits(self) -> dict[str, int]:
-        return {pools.GPU: self.settings.gpu_slots, pools.DUCKDB: 1}
+        return {pools.GPU: self.settings.gpu_slots, pools.DUCKDB: 1, pools.NETWORK: 1}
 
 
 def load_profile(

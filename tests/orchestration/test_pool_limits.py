@@ -27,9 +27,9 @@ def test_the_sensor_sets_the_pools_once_then_leaves_them(tmp_path: Path):
         context = dg.build_sensor_context(instance=instance, resources=resources)
         first = pool_limits_sensor(context)
         assert (_slots(instance, GPU), _slots(instance, DUCKDB)) == (3, 1)
-        assert first.skip_message == "pool limits set at gpu=3, duckdb=1"
+        assert first.skip_message == "pool limits set at gpu=3, duckdb=1, network=1"
         again = pool_limits_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        assert again.skip_message == "pool limits already at gpu=3, duckdb=1"
+        assert again.skip_message == "pool limits already at gpu=3, duckdb=1, network=1"
 
 
 def test_the_shipped_definitions_run_it_by_default():

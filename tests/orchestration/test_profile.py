@@ -29,7 +29,7 @@ def test_activate_points_dagster_at_the_profile(tmp_path: Path):
 def test_instance_loads_the_template_and_holds_pool_limits(tmp_path: Path):
     profile = load_profile("demo", tmp_path)
     activate(profile)
-    assert set_pool_limits(profile) == {"gpu": 1, "duckdb": 1}
+    assert set_pool_limits(profile) == {"gpu": 1, "duckdb": 1, "network": 1}
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
         assert storage.get_concurrency_info("gpu").slot_count == 1
