@@ -41,7 +41,8 @@ class Route:
 
 class ImageServer:
     """`ok`, `slow`, `404`, `429`, `503`, `truncate` (half the declared body, then the socket
-    closes), `html` (an error page with status 200)."""
+    closes), `dribble` (half the body, `delay` seconds, the rest), `html` (an error page with
+    status 200)."""
 
     def __init__(self):
         self.routes: dict[str, Route] = {}
@@ -103,6 +104,17 @@ class ImageServer:
                     return self._send(int(how), b"no", "text/plain", extra)
                 if how == "html":
                     return self._send(200, b"<html><body>rate limited</body></html>", "text/html")
+                if how == "dribble":  # half the body, a pause, then the rest
+                    self.send_response(200)
+                    self.send_header("Content-Type", route.content_type)
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    half = len(route.body) // 2
+                    self.wfile.write(route.body[:half])
+                    self.wfile.flush()
+                    time.sleep(route.delay)
+                    self.wfile.write(route.body[half:])
+                    return None
                 if how == "truncate":
                     self.send_response(200)
                     self.send_header("Content-Type", route.content_type)
