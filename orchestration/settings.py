@@ -133,6 +133,11 @@ class LabelSettings(_Strict):
     port: int = Field(default=8765, ge=1, le=65535)
     min_coverage: float = Field(default=0.5, ge=0, le=1)
     min_self_consistency: float = Field(default=0.6, ge=0, le=1)
+    # The page shows previews with this long side in pixels (0: the originals), made once and
+    # cached under data/image_cache/previews, at most preview_cache_mb.
+    preview_long_side: int = Field(default=1024, ge=0)
+    preview_format: Literal["webp", "jpeg"] = "webp"
+    preview_cache_mb: int = Field(default=2048, ge=1)
 
 
 class EmbedSettings(_Strict):

@@ -13,8 +13,14 @@ JSON API (all errors are `{"error": "..."}` with a 4xx status):
 - `GET /api/progress?labeler=NAME`, `GET /api/stats` (see stats.py), `GET /api/health`.
 
 POST bodies must be `Content-Type: application/json`: a page on another site cannot send
-that without a CORS preflight, which this app never grants. Images are served by post key
-only (`/images/<post_key>`), from the pool row's path under the image root.
+that without a CORS preflight, which this app never grants.
+
+Images are served by post key only: `/images/<post_key>` the original (a loose file, or a tar
+shard's member streamed from its offset), `/previews/<post_key>` a downscaled preview (see
+preview.py; the original when previews are off or the image already fits). A pool row is
+trusted only for files under the image root and the configured image sources (images.py).
+An image that cannot be decoded gets a placeholder (422, `X-Image-Error: <reason>`); it can
+still be rated or skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,11 +40,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from assets.labels import queue, stats
 from assets.labels.gate import LOOPBACK_HOSTS, TokenGate
+from assets.labels.images import ImageSources, Located
+from assets.labels.preview import DEFAULT_MAX_PIXELS, Previews, Undecodable
 from assets.labels.sources import EventCache, PoolFile
 from assets.labels.store import LabelStore, LabelStoreError
 
@@ -51,6 +60,14 @@ POST_URLS = {
     "gelbooru": "https://gelbooru.com/index.php?page=post&s=view&id={id}",
 }
 MAX_NAME = 64
+# Image responses: cached by the browser, never sniffed into another type, and sandboxed
+# when opened on their own (an image cannot run a script on the app's origin).
+IMAGE_HEADERS = {
+    "Cache-Control": "private, max-age=86400",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+    "sandbox",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,12 @@ class AppConfig:
     repeat_share: float = 0.05
     order_seed: int = 0  # the shuffle within each round: the same for every labeler
     rng_seed: int | None = None  # when hidden repeats come (tests fix it)
+    image_sources: tuple[Path, ...] = ()  # served besides the image root (relative: under it)
+    preview_dir: Path | None = None  # the preview cache; None or a long side of 0: originals
+    preview_long_side: int = 0
+    preview_format: str = "webp"  # or "jpeg"
+    preview_cache_bytes: int = 2 << 30
+    max_pixels: int = DEFAULT_MAX_PIXELS  # bigger pictures get the placeholder
 
 
 class ApiError(Exception):
@@ -73,9 +96,10 @@ class ApiError(Exception):
         self.message = message
 
 
-def item(row: dict) -> dict:
+def item(row: dict, previews: bool = False) -> dict:
     """What the client gets for one post (never whether it is a repeat)."""
     template = POST_URLS.get(row["site"])
+    key = quote(row["post_key"], safe=":")
     return {
         "post_key": row["post_key"],
         "site": row["site"],
@@ -83,7 +107,8 @@ def item(row: dict) -> dict:
         "stratum": row["stratum"],
         "rating": row["rating"],
         "round": row["round"],
-        "image_url": "/images/" + quote(row["post_key"], safe=":"),
+        "image_url": f"/images/{key}",
+        "preview_url": f"/previews/{key}" if previews else f"/images/{key}",
         "post_url": template.format(id=row["post_id"]) if template else None,
     }
 
@@ -124,13 +149,27 @@ class Labeling:
         self.store = LabelStore(config.store_path)
         self.cache = EventCache(self.store)
         self.rng = random.Random(config.rng_seed)
-        self.image_root = Path(config.image_root).resolve()
+        self.sources = ImageSources(config.image_root, config.image_sources)
+        self.previews = (
+            Previews(
+                config.preview_dir,
+                config.preview_long_side,
+                fmt=config.preview_format,
+                max_bytes=config.preview_cache_bytes,
+                max_pixels=config.max_pixels,
+            )
+            if config.preview_dir is not None and config.preview_long_side > 0
+            else None
+        )
+
+    def item(self, row: dict) -> dict:
+        return item(row, previews=self.previews is not None)
 
     def pick(self, labeler: str, exclude: set[str]) -> dict:
         pool = self.pool.current()
         past = queue.history(self.cache.events(), labeler)
         chosen = queue.next_item(pool.order, past, exclude, self.config.repeat_share, self.rng)
-        return {"done": True} if chosen is None else item(pool.rows[chosen.post_key])
+        return {"done": True} if chosen is None else self.item(pool.rows[chosen.post_key])
 
     async def next(self, request: Request) -> Response:
         labeler = labeler_name(request.query_params.get("labeler"))
@@ -168,7 +207,7 @@ class Labeling:
         if undone is None:
             raise ApiError(409, f"nothing to undo for {labeler!r}")
         row = self.pool.current().rows.get(undone["post_key"])
-        return JSONResponse({"undone": undone, "item": item(row) if row else None})
+        return JSONResponse({"undone": undone, "item": self.item(row) if row else None})
 
     def _progress(self, labeler: str) -> dict:
         keys = self.pool.current().rows.keys()
@@ -187,12 +226,40 @@ class Labeling:
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "pool": len(self.pool.current().rows)})
 
-    async def image(self, request: Request) -> Response:
+    def _located(self, request: Request) -> Located:
         row = self.pool.current().rows.get(request.path_params["post_key"])
-        path = (self.image_root / row["image_path"]).resolve() if row else None
-        if path is None or not path.is_relative_to(self.image_root) or not path.is_file():
+        image = self.sources.locate(row) if row else None
+        if image is None:
             raise ApiError(404, "no image for this post key")
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+        return image
+
+    async def image(self, request: Request) -> Response:
+        """The original: a loose file as it is, a tar member streamed from its offset."""
+        image = await run_in_threadpool(self._located, request)
+        headers = {**IMAGE_HEADERS, "ETag": image.etag, "Last-Modified": image.last_modified}
+        if not_modified(request, image.etag):
+            return Response(status_code=304, headers=headers)
+        if not image.member:
+            return FileResponse(image.path, media_type=image.media_type, headers=headers)
+        headers["Content-Length"] = str(image.length)
+        return StreamingResponse(image.chunks(), media_type=image.media_type, headers=headers)
+
+    async def preview(self, request: Request) -> Response:
+        """The preview (made once, then from the cache), or the original when it is its own."""
+        if self.previews is None:
+            return await self.image(request)
+        image = await run_in_threadpool(self._located, request)
+        etag = self.previews.etag(image)
+        headers = {**IMAGE_HEADERS, "ETag": etag, "Last-Modified": image.last_modified}
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
+        try:
+            data = await run_in_threadpool(self.previews.get, image)
+        except Undecodable as e:
+            return placeholder(e.reason)
+        if data is None:
+            return await self.image(request)
+        return Response(data, media_type=self.previews.media_type, headers=headers)
 
     async def page(self, request: Request) -> Response:
         name = PAGES.get(request.url.path) or request.path_params.get("name", "")
@@ -200,6 +267,28 @@ class Labeling:
             raise ApiError(404, "no such page")
         media = ASSETS.get(name, "text/html")
         return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """Whether the browser's cached copy (If-None-Match) is still this image."""
+    given = request.headers.get("if-none-match", "")
+    return given.strip() == "*" or etag in (t.strip() for t in given.split(","))
+
+
+def placeholder(reason: str) -> Response:
+    """What an image Pillow cannot decode shows instead (the labeler can still skip it)."""
+    text = escape(reason.replace("_", " "))
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360" viewBox="0 0 640 360">'
+        '<rect width="640" height="360" fill="#3a3a3a"/>'
+        '<g font-family="sans-serif" fill="#eee" text-anchor="middle">'
+        '<text x="320" y="160" font-size="28">This image cannot be shown</text>'
+        f'<text x="320" y="200" font-size="20">({text})</text>'
+        '<text x="320" y="240" font-size="18">press s to skip it, or f to open the original'
+        "</text></g></svg>"
+    )
+    headers = {**IMAGE_HEADERS, "Cache-Control": "no-store", "X-Image-Error": reason}
+    return Response(svg, status_code=422, media_type="image/svg+xml", headers=headers)
 
 
 async def api_error(request: Request, exc: Exception) -> Response:
@@ -220,6 +309,7 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/stats", app.stats),
         Route("/api/health", app.health),
         Route("/images/{post_key}", app.image),
+        Route("/previews/{post_key}", app.preview),
         Route("/", app.page),
         Route("/stats", app.page),
         Route("/static/{name}", app.page),

@@ -11,3 +11,8 @@ STAGE = "manual_labels"
 
 def labels_path(layout: Layout) -> Path:
     return layout.stage_dir(STAGE) / "labels.parquet"
+
+
+def previews_dir(layout: Layout) -> Path:
+    """The labeling app's preview cache (safe to delete: previews are made again)."""
+    return layout.image_cache / "previews"

@@ -14,6 +14,8 @@ from assets.labels import queue
 from assets.labels.store import LabelStore
 
 POOL_COLUMNS = ("post_key", "site", "post_id", "image_path", "stratum", "rating", "round")
+# Where a tar member's bytes are in its shard; a pool without them holds only whole files.
+MEMBER_COLUMNS = ("image_offset", "image_length")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class PoolFile:
         return st.st_mtime_ns, st.st_size, st.st_ino
 
     def _read(self) -> Pool:
-        frame = pl.read_parquet(self.path, columns=list(POOL_COLUMNS))
+        present = pl.read_parquet_schema(self.path)
+        columns = [*POOL_COLUMNS, *(c for c in MEMBER_COLUMNS if c in present)]
+        frame = pl.read_parquet(self.path, columns=columns)
         rows = {row["post_key"]: row for row in frame.iter_rows(named=True)}
         return Pool(rows=rows, order=queue.labeling_order(frame, self.seed))
 

@@ -43,6 +43,7 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
 
     from assets.labels.app import AppConfig, create_app
     from assets.labels.gate import needs_token
+    from assets.labels.paths import previews_dir
 
     profile = current_profile()
     settings = profile.settings.labels
@@ -62,6 +63,12 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
         token=token,
         repeat_share=settings.repeat_share,
         order_seed=profile.settings.pool.seed,
+        image_sources=tuple(Path(s.path) for s in profile.settings.images.sources),
+        preview_dir=previews_dir(profile.layout),
+        preview_long_side=settings.preview_long_side,
+        preview_format=settings.preview_format,
+        preview_cache_bytes=settings.preview_cache_mb << 20,
+        max_pixels=profile.settings.embed.max_pixels,
     )
     app = create_app(config)
     posts = len(app.state.labeling.pool.current().rows)
@@ -71,6 +78,11 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
     )
     login = "?token=<your token> once" if token else ""
     address = "<this machine's address>" if host in ("0.0.0.0", "::") else host
+    if settings.preview_long_side:
+        console.print(
+            f"Previews: long side {settings.preview_long_side} px, cached in "
+            f"{previews_dir(profile.layout)}"
+        )
     console.print(f"Open http://{address}:{port}/{login}", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -181,3 +181,90 @@ def store_events(home: Path) -> pl.DataFrame:
 def api(home) -> Iterator:
     with client_for(home, rng_seed=7) as client:
         yield client
+
+
+# Pictures in every layout the app serves: loose files (a pool from before tar members, with
+# paths relative to the image root; or absolute paths with offset -1) and members of a
+# webdataset tar shard (absolute shard path, the member's data offset and length).
+LAYOUTS = ("loose-relative", "loose-absolute", "tar")
+ROTATED_SIZE = (1600, 900)  # stored; EXIF orientation 6 shows it 900 x 1600
+
+
+def pictures() -> dict[str, tuple[str, bytes]]:
+    """name -> (extension, bytes): a JPEG stored sideways with EXIF orientation 6 (its
+    stored left quarter red, the rest blue: shown upright, the top is red), a wide RGBA PNG
+    (transparent on the left), a small PNG that fits any preview, and a truncated JPEG."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def saved(img: Image.Image, fmt: str, **options) -> bytes:
+        out = io.BytesIO()
+        img.save(out, fmt, **options)
+        return out.getvalue()
+
+    rotated = Image.new("RGB", ROTATED_SIZE, (0, 0, 255))
+    rotated.paste((255, 0, 0), (0, 0, ROTATED_SIZE[0] // 4, ROTATED_SIZE[1]))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to show
+    wide = Image.new("RGBA", (2000, 500), (0, 128, 0, 255))
+    wide.paste((0, 0, 0, 0), (0, 0, 500, 500))
+    noise = np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)
+    whole = saved(Image.fromarray(noise), "JPEG", quality=90)
+    return {
+        "rotated": ("jpg", saved(rotated, "JPEG", quality=90, exif=exif)),
+        "wide": ("png", saved(wide, "PNG")),
+        "small": ("png", saved(Image.new("RGB", (300, 200), (200, 100, 50)), "PNG")),
+        "truncated": ("jpg", whole[: len(whole) // 2]),
+    }
+
+
+def picture_rows(images: Path, layout: str, files: dict[str, tuple[str, bytes]]) -> pl.DataFrame:
+    """Write `files` under `images` in `layout`; the pool rows pointing at them (post keys
+    `danbooru:1`, `danbooru:2`, ... in the order of `files`)."""
+    import io
+    import json
+    import tarfile
+
+    rows = []
+    shard = images / "shards" / "00000.tar"
+    if layout == "tar":
+        shard.parent.mkdir(parents=True)
+        with tarfile.open(shard, "w") as tar:
+            for name, (ext, data) in files.items():
+                for member, content in (
+                    (f"{name}.{ext}", data),
+                    (f"{name}.json", json.dumps({"key": name}).encode()),
+                ):
+                    info = tarfile.TarInfo(member)
+                    info.size = len(content)
+                    tar.addfile(info, io.BytesIO(content))
+        with tarfile.open(shard) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+    for i, (name, (ext, data)) in enumerate(files.items(), 1):
+        row = {"post_key": f"danbooru:{i}", "site": "danbooru", "post_id": i}
+        row |= {"image_key": name, "rating": "g", "stratum": "danbooru/g/d0/other", "round": 1}
+        if layout == "tar":
+            member = members[f"{name}.{ext}"]
+            row |= {"image_path": str(shard), "image_offset": member.offset_data}
+            row["image_length"] = member.size
+        else:
+            (images / "loose").mkdir(parents=True, exist_ok=True)
+            (images / "loose" / f"{name}.{ext}").write_bytes(data)
+            if layout == "loose-relative":
+                row["image_path"] = f"loose/{name}.{ext}"
+            else:
+                row |= {"image_path": str(images / "loose" / f"{name}.{ext}"), "image_offset": -1}
+                row["image_length"] = -1
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def picture_home(root: Path, layout: str, files: dict[str, tuple[str, bytes]]) -> Path:
+    """A storage root whose pool is `files` in `layout`."""
+    home = root / "home"
+    (home / "data" / "rating_pool").mkdir(parents=True)
+    frame = picture_rows(home / "images", layout, files)
+    frame.write_parquet(home / "data" / "rating_pool" / "pool.parquet")
+    return home

@@ -6,7 +6,7 @@ import polars as pl
 
 from assets.labels.queue import labeling_order
 from tests.conftest import ARTIFACTS
-from tests.labels.conftest import make_home, store_events
+from tests.labels.conftest import make_home, picture_home, pictures, store_events
 
 VALUES = [3, 1, 4, 1, 5, 2, 2, 3, 5, 4]
 POOL = 40
@@ -29,7 +29,7 @@ def test_label_ten_with_the_keyboard_undo_one_and_reload(browser, tmp_path, demo
     server = serve(make_home(tmp_path, demo_images, size=POOL))
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     images: list[str] = []
-    page.on("request", lambda r: images.append(r.url) if "/images/" in r.url else None)
+    page.on("request", lambda r: images.append(r.url) if "/previews/" in r.url else None)
     page.goto(server.url)
     page.fill("#name-input", "alice")
     page.press("#name-input", "Enter")
@@ -70,3 +70,61 @@ def test_label_ten_with_the_keyboard_undo_one_and_reload(browser, tmp_path, demo
     pool = pl.read_parquet(server.home / "data" / "rating_pool" / "pool.parquet")
     assert keys == labeling_order(pool, seed=0)[:10], "new posts come in the pool's order"
     assert events["undoes"][-1] == labels["id"][-1]
+
+
+def test_the_page_shows_previews_and_the_full_image_is_one_click_away(browser, tmp_path, serve):
+    """Tar members shown as previews (the CLI's default long side, 1024), the original in a
+    new tab by link and by `f`, and an undecodable image shown as such and skipped."""
+    files = pictures()
+    names = {f"danbooru:{i}": name for i, name in enumerate(files, 1)}
+    server = serve(picture_home(tmp_path, "tar", files))
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.goto(server.url)
+    page.fill("#name-input", "bob")
+    page.press("#name-input", "Enter")
+
+    key, done = "", []
+    for _ in names:
+        key = wait_for_another(page, key)
+        page.wait_for_function(
+            "() => { const i = document.getElementById('image');"
+            " return (i.complete && i.naturalWidth > 0)"
+            " || document.getElementById('stage').dataset.broken === '1'; }"
+        )
+        src = page.eval_on_selector("#image", "i => i.currentSrc")
+        assert src.endswith(f"/previews/{key}"), src
+        assert page.get_attribute("#full-link", "href") == f"/images/{key}"
+        size = page.eval_on_selector("#image", "i => [i.naturalWidth, i.naturalHeight]")
+        if names[key] == "rotated":
+            assert size == [576, 1024], "the preview, upright, long side 1024"
+            with context.expect_page() as opened:
+                page.click("#full-link")
+            full = opened.value
+            full.wait_for_load_state()
+            shown = full.evaluate(
+                "[document.images[0].naturalWidth, document.images[0].naturalHeight]"
+            )
+            assert max(shown) == 1600, "the full image is the original"
+            full.close()
+            with context.expect_page() as opened:
+                page.keyboard.press("f")
+            assert opened.value.url.endswith(f"/images/{key}")
+            opened.value.close()
+        if names[key] == "truncated":
+            broken = page.get_attribute("#stage", "data-broken") == "1"
+            placeholder = size == [640, 360]
+            assert broken or placeholder, "a picture that cannot be decoded is shown as such"
+            if broken:
+                assert "cannot be shown" in page.text_content("#message")
+            page.screenshot(path=str(ARTIFACTS / "labeling-undecodable.png"))
+            page.keyboard.press("s")
+        else:
+            page.keyboard.press("3")
+        done.append(key)
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('All done')")
+    events = store_events(server.home)
+    assert sorted(events["post_key"].to_list()) == sorted(names)
+    skipped = events.filter(kind="skip")["post_key"].to_list()
+    assert [names[k] for k in skipped] == ["truncated"]
+    context.close()

@@ -1,4 +1,6 @@
-// The labeling page: keys 1-5 rate the image shown, s skips, u undoes, ? shows help.
+// The labeling page: keys 1-5 rate the image shown, s skips, u undoes, f opens the full
+// image, ? shows help. The page shows each post's preview (a downscaled copy, or the
+// original when previews are off); the original is one click (or f) away.
 // A few posts ahead are fetched and their images decoded before they are needed, so rating
 // never waits on the network; labels are sent in order on one promise chain (an undo waits
 // for the labels before it), and a label counts as saved only once the server answered 200.
@@ -45,7 +47,7 @@ function showError(text) {
 // Resolves once the image is decoded, so showing it later is instant.
 function preload(item) {
   const img = new Image();
-  img.src = item.image_url;
+  img.src = item.preview_url || item.image_url;
   item.ready = img.decode().catch(() => undefined);
   item.img = img;
   return item;
@@ -87,13 +89,32 @@ function advance() {
 function show(item) {
   const image = $("image");
   $("stage").dataset.postKey = item ? item.post_key : "";
+  $("stage").dataset.broken = "";
   image.hidden = !item;
   $("message").textContent = item ? "" : state.done ? "All done: no posts left to rate." : "Loading…";
+  const full = $("full-link");
+  full.hidden = !item;
+  full.href = item ? item.image_url : "#";
   $("stratum").textContent = item ? item.stratum : "";
   const link = $("post-link");
   link.textContent = item ? item.post_key : "";
   link.href = item && item.post_url ? item.post_url : "#";
-  if (item) { image.src = item.image_url; image.alt = item.post_key; }
+  if (item) { image.src = item.preview_url || item.image_url; image.alt = item.post_key; }
+}
+
+// A picture that cannot be shown (the server's placeholder did not render either): say so;
+// the keys still rate or skip it.
+function onImageError() {
+  const item = state.current;
+  if (!item) return;
+  $("stage").dataset.broken = "1";
+  $("image").hidden = true;
+  $("message").textContent =
+    "This image cannot be shown: press s to skip it, or f to open the original.";
+}
+
+function openFull() {
+  if (state.current) window.open(state.current.image_url, "_blank", "noopener");
 }
 
 function remember(key) {
@@ -185,6 +206,7 @@ function onKey(event) {
   else if (key >= "1" && key <= "5") rate(Number(key));
   else if (key === "s" || key === "S") rate("skip");
   else if (key === "u" || key === "U") undo();
+  else if (key === "f" || key === "F") openFull();
   else return;
   event.preventDefault();
 }
@@ -213,6 +235,7 @@ function start() {
 
 function setup() {
   document.addEventListener("keydown", onKey);
+  $("image").addEventListener("error", onImageError);
   $("keys").addEventListener("click", onButton);
   $("help-button").addEventListener("click", () => toggleHelp());
   $("help-close").addEventListener("click", () => toggleHelp(false));
