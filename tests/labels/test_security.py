@@ -50,6 +50,10 @@ def server(tmp_path_factory, demo_images):
         "/images",
         "/images/danbooru:999999999",
         "/images/" + "a" * 300,
+        "/previews/../secret.txt",
+        "/previews/%2e%2e%2fsecret.txt",
+        "/previews/%2Fetc%2Fpasswd",
+        "/previews/danbooru:999999999",
         "/static/app.py",
         "/static/../app.py",
         "/static/%2e%2e%2fapp.py",
@@ -66,6 +70,7 @@ def test_pool_images_and_pages_are_served(server):
     key = httpx.get(f"{server.url}/api/next", params={"labeler": "a"}).json()["post_key"]
     status, body = raw_get(server, f"/images/{key}")
     assert status == 200 and len(body) > 100
+    assert raw_get(server, f"/previews/{key}")[0] == 200
     for page in ("/", "/stats", "/static/app.js", "/static/style.css"):
         assert raw_get(server, page)[0] == 200, page
 
@@ -101,6 +106,7 @@ def test_with_a_token_every_request_must_carry_it(home, serve):
         "/api/stats",
         "/api/next?labeler=a",
         f"/images/{key}",
+        f"/previews/{key}",
     ]
     for path in protected:
         assert raw_get(server, path)[0] == 401, path
