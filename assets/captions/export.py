@@ -50,12 +50,12 @@ class CalibrationNeeded(RuntimeError):
 
 @dataclass(frozen=True)
 class Images:
-    """Where the images are: the image root, the locate cache, an optional index file, and
-    how to get the sha512 of posts without an md5 (Philomena's), read only when needed."""
+    """Where the images are: the image root, the image index (read when an export needs
+    it), and how to get the sha512 of posts without an md5 (Philomena's), read only when
+    needed."""
 
     root: Path
-    cache_dir: Path
-    index: Path | None = None
+    index: Callable[[], pl.DataFrame]
     sha512: Callable[[], pl.DataFrame] | None = None
 
 
@@ -129,9 +129,7 @@ def export_catalog(
         warning = policy_warning(calibration, request.policy)
         posts = select_posts(con, head, request.where)
     sha512 = images.sha512() if images.sha512 and posts["md5"].null_count() else None
-    located = with_images(
-        posts, request.target.fmt, images.root, images.cache_dir, sha512, images.index
-    )
+    located = with_images(posts, request.target.fmt, images.root, images.index(), sha512)
     result = Result(
         head,
         calibration=calibration,

@@ -12,6 +12,7 @@ from assets.captions.paths import calibration_dir
 from assets.captions.selection import Filter
 from assets.captions.shards import Target
 from assets.head.paths import registry
+from assets.images.find import load_index
 from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
 from orchestration.profile import Profile
@@ -28,13 +29,10 @@ def quality_notes(profile: Profile, head: str | None) -> dict:
 
 
 def images_of(profile: Profile) -> Images:
-    layout, index = profile.layout, profile.settings.embed.image_index
+    layout = profile.layout
     return Images(
         root=layout.images,
-        # The embeddings stage's cache (assets/embeddings/assets.py): its file scan and sha512
-        # hashes are shared, not redone.
-        cache_dir=layout.stage_dir("embeddings") / "cache",
-        index=Path(index).expanduser() if index else None,
+        index=lambda: load_index(layout, profile.settings),
         sha512=lambda: current_posts(posts_files(layout), ["sha512"]),
     )
 

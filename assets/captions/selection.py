@@ -2,8 +2,8 @@
 
 The catalog gives the posts (sql/captions/select.sql): scored under the active head, in a
 bucket at or above the minimum, of the chosen ratings and sites, not deleted, one post per
-image, ordered by site and post id. Their image files are then found as the embeddings
-stage found them (assets/embeddings/locate.py). A post is left out, with its reason
+image, ordered by site and post id. Their images are then found in the image index
+(assets/images), as every stage finds them. A post is left out, with its reason
 counted, when its image is nowhere to be found, sits inside a tar shard where the format
 needs a loose file, or lies outside the image root where the format mirrors its tree.
 """
@@ -19,7 +19,7 @@ import polars as pl
 from assets.captions.buckets import check_bucket
 from assets.captions.formats import NEED_LOOSE_FILES, NEED_ROOT
 from assets.catalog.statements import statement
-from assets.embeddings.locate import LOCATION, locate
+from assets.images.locate import LOCATION, locate
 from orchestration.settings import RATINGS
 from orchestration.storage import SITES
 
@@ -100,17 +100,17 @@ def with_images(
     posts: pl.DataFrame,
     fmt: str,
     root: Path,
-    cache_dir: Path,
+    index: pl.DataFrame,
     sha512: pl.DataFrame | None = None,
-    index: Path | None = None,
 ) -> Located:
     """`posts` with `image_path`, `filename` (under `root`, for loose files), `tar_offset`,
-    `tar_length` and `file_ext` of the image. `sha512` (site, post_id, sha512) finds the
-    files of posts that have no md5 (Philomena's)."""
+    `tar_length` and `file_ext` of the image, from the image `index`. `sha512` (site,
+    post_id, sha512) finds the images of posts that have no md5 (Philomena's)."""
     keyed = posts.select("site", "post_id", "md5", "image_key").join(
         sha512 if sha512 is not None else _no_sha512(), on=["site", "post_id"], how="left"
     )
-    found = locate(keyed, root, cache_dir, index) if posts.height else _no_location()
+    found = locate(keyed, index) if posts.height else _no_location()
+    found = found.unique("image_key", keep="first", maintain_order=True)
     prefix = f"{root}/"
     rows = posts.drop("file_ext", strict=False).join(
         found.select(

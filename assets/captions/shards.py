@@ -37,7 +37,7 @@ from assets.captions.formats import (
     sidecars,
     write_webdataset,
 )
-from assets.pool.images import IMAGE_EXTS
+from assets.images.names import IMAGE_EXTS
 from orchestration.atomic import remove_orphans, temporary_name, write_bytes
 
 

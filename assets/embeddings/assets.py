@@ -1,7 +1,6 @@
 """embeddings: every image of a raw file embedded once per backbone (the GPU step)."""
 
 from collections.abc import Callable
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -10,6 +9,8 @@ from assets.embeddings.dataset import resolve_workers
 from assets.embeddings.embed import Plan, Progress, embed
 from assets.embeddings.scope import Scope, scope
 from assets.embeddings.store import FAILURES, EmbeddingStore
+from assets.images.assets import image_index
+from assets.images.find import load_index
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.paths import RawFile
 from orchestration import devices, objectstore
@@ -42,13 +43,10 @@ def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
     posts_path = raw.output(layout, "posts")
     if not posts_path.is_file():
         raise dg.Failure(f"raw_posts has no output for {raw.key}: materialize it first")
-    index = Path(settings.embed.image_index).expanduser() if settings.embed.image_index else None
     return scope(
         objectstore.read_parquet(posts_path, columns=POST_COLUMNS),
-        layout.images,
-        layout.image_cache,
+        load_index(layout, settings),
         settings.pool.non_image_exts,
-        index,
     )
 
 
@@ -126,12 +124,16 @@ def _device(context: dg.AssetExecutionContext, profile, backbone: BackboneResour
 
 @dg.asset(
     partitions_def=raw_files,
-    deps=[raw_posts],
+    deps=[raw_posts, image_index],
     group_name="model",
     pool=GPU,
     kinds={"pytorch", "gpu", "parquet"},
     op_tags=GPU_OP_TAGS,
-    automation_condition=dg.AutomationCondition.eager(),
+    # A new raw file embeds its images; a refreshed image index does not re-run every raw
+    # file (`scoretag run` and the images sensor pick those with new images).
+    automation_condition=dg.AutomationCondition.eager().ignore(
+        dg.AssetSelection.assets(image_index)
+    ),
     owners=["team:curation"],
     code_version="1",
 )

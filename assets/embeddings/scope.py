@@ -4,12 +4,11 @@ their bytes are found, less videos and other files that are not pictures."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from assets.embeddings.locate import LOCATION, locate
-from assets.normalize.images import with_image_key
+from assets.images.keys import with_image_key
+from assets.images.locate import LOCATION, locate
 
 
 @dataclass(frozen=True)
@@ -19,25 +18,21 @@ class Scope:
     images: pl.DataFrame  # LOCATION rows
     posts: int
     not_images: int  # posts of videos, flash and archives
-    without_file: int  # picture posts whose bytes are nowhere under the image root
+    without_file: int  # picture posts whose bytes the image index does not know
 
     @property
     def requested(self) -> int:
         return self.images.height
 
 
-def scope(
-    posts: pl.DataFrame,
-    root: Path,
-    cache_dir: Path,
-    non_image_exts: tuple[str, ...],
-    index: Path | None = None,
-) -> Scope:
-    """`posts` has the raw_posts columns site, post_id, md5, sha512 and file_ext."""
+def scope(posts: pl.DataFrame, index: pl.DataFrame, non_image_exts: tuple[str, ...]) -> Scope:
+    """`posts` has the raw_posts columns site, post_id, md5, sha512 and file_ext; `index` is
+    the image index (assets/images)."""
     not_image = pl.col("file_ext").is_in(list(non_image_exts)).fill_null(False)
     keyed = with_image_key(posts.select("site", "post_id", "md5", "sha512", "file_ext"))
     pictures = keyed.filter(~not_image)
-    located = locate(pictures, root, cache_dir, index)
+    found = locate(pictures.drop("file_ext"), index)
+    located = found.unique("image_key", keep="first", maintain_order=True)
     images = located.filter(~not_image)
     picture_keys = pictures["image_key"].n_unique()
     return Scope(

@@ -12,12 +12,13 @@ import polars as pl
 
 from assets.embeddings.assets import store_for
 from assets.head.uncertainty import UNCERTAINTY, RoundSettings, add_uncertainty_round
+from assets.images.find import load_index
 from assets.ingest.paths import posts_files
 from assets.labels.paths import labels_path
 from assets.normalize.assets import output_path as scores_path
 from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path
-from assets.pool.schema import POOL
+from assets.pool.schema import POOL, read_pool
 from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import markdown_table
@@ -63,13 +64,12 @@ def add_uncertainty_round_op(
 ) -> None:
     profile = scoretag.load()
     layout = profile.layout
-    pool = pl.read_parquet(pool_path(layout))
+    pool = read_pool(pool_path(layout), layout.images)
     labels = pl.read_parquet(labels_path(layout))
     cands = candidates(
         posts_files(layout),
         objectstore.read_parquet(scores_path(layout)),
-        layout.images,
-        layout.image_cache / "sha512_cache.parquet",
+        load_index(layout, profile.settings),
         profile.settings.pool,
     )
     available = (

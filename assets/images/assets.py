@@ -3,8 +3,17 @@ scan."""
 
 import dagster as dg
 
+from assets.images.find import load_index, scan
+from assets.images.index import ENTRY
+from assets.images.paths import index_dir
+from assets.images.summary import by_source, without_image
 from assets.ingest.assets import raw_posts
+from assets.ingest.current import current_posts
+from assets.ingest.paths import posts_files
+from orchestration.plots import column_schema, markdown_table
 from orchestration.resources import ScoretagResource
+
+POST_COLUMNS = ["md5", "sha512", "file_ext"]
 
 
 @dg.asset(
@@ -13,11 +22,40 @@ from orchestration.resources import ScoretagResource
     kinds={"polars", "parquet"},
     owners=["team:curation"],
     code_version="1",
+    metadata=column_schema(ENTRY),
 )
 def image_index(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource
 ) -> dg.MaterializeResult:
-    """Every image the profile's `[images] sources` hold (loose files, tar shards, index
-    files), with where its bytes are; rescans only directories, tars and index files that
-    changed since the last scan."""
-    raise NotImplementedError
+    """Every image the profile's `[images] sources` hold (loose files named by md5 or
+    sha512, tar shards keyed by name, sidecar or bytes, post-id tars, index files), with
+    where its bytes are. Lists again only folders whose mtime changed, reads again only tar
+    shards and index files whose size or mtime changed."""
+    profile = scoretag.load()
+    layout, settings = profile.layout, profile.settings
+    posts = current_posts(posts_files(layout), POST_COLUMNS)
+    report = scan(layout, settings, posts)
+    entries = load_index(layout, settings)
+    missing = without_image(posts, entries, settings.pool.non_image_exts)
+    context.log.info(
+        f"{entries.height} images; re-listed {report.folders_listed} of {report.folders} "
+        f"folders, re-read {report.tars_read} of {report.tars} tar shards in "
+        f"{report.seconds:.2f} s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": entries.height,
+            "images_by_source": markdown_table(by_source(entries).to_dicts()),
+            "posts_without_image": int(missing["posts"].sum()),
+            "posts_without_image_by_site": markdown_table(missing.to_dicts()),
+            "scan_seconds": round(report.seconds, 3),
+            "folders": report.folders,
+            "folders_listed": report.folders_listed,
+            "tars": report.tars,
+            "tars_read": report.tars_read,
+            "index_files_read": report.listings_read,
+            "files_hashed": report.files_hashed,
+            "changed": markdown_table([{"re-read": c} for c in report.changed[:20]]),
+            "path": dg.MetadataValue.path(str(index_dir(layout))),
+        }
+    )

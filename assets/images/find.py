@@ -16,6 +16,8 @@ from assets.images.locate import locate, unclaimed_sha512s
 from assets.images.paths import index_dir
 from assets.images.sources import Source, sources_of
 from assets.images.tars import digests
+from assets.ingest.current import current_posts
+from assets.ingest.paths import posts_files
 from orchestration.atomic import write_parquet
 from orchestration.settings import Settings
 from orchestration.storage import Layout
@@ -71,7 +73,7 @@ def load_index(layout: Layout, settings: Settings) -> pl.DataFrame:
     """The index's entries, built by a first scan if there is none yet."""
     folder = index_dir(layout)
     if not index.exists(folder):
-        scan(layout, settings)
+        scan(layout, settings, current_posts(posts_files(layout), ["md5", "sha512"]))
     return index.load(folder, sources(layout, settings))
 
 

@@ -110,7 +110,7 @@ def _file_entries(source: Source, listed: dict[str, list[str]], before: pl.DataF
     keyed = pl.any_horizontal(pl.col("md5", "sha512", "post_key").is_not_null())
     unkeyed = frame.filter(~keyed)
     frame = frame.filter(keyed)
-    hashed = _hash_files(unkeyed, before) if source.layout == "auto" else unkeyed.clear()
+    hashed, read = _hash_files(unkeyed, before) if source.layout == "auto" else (unkeyed.clear(), 0)
     rows = pl.concat([frame, hashed], how="diagonal_relaxed").with_columns(
         source=pl.lit(source.label),
         kind=pl.lit("file"),
@@ -122,10 +122,10 @@ def _file_entries(source: Source, listed: dict[str, list[str]], before: pl.DataF
     for column in ("size", "mtime_ns"):
         if column not in rows.columns:
             rows = rows.with_columns(pl.lit(None, pl.Int64).alias(column))
-    return rows.select(list(ENTRY)).cast(ENTRY), unkeyed.height
+    return rows.select(list(ENTRY)).cast(ENTRY), read
 
 
-def _hash_files(files: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
+def _hash_files(files: pl.DataFrame, before: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """md5 and sha512 of files no name keys: from `before` where size and mtime are the
     same, else read once."""
     stats = []
@@ -152,9 +152,8 @@ def _hash_files(files: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         md5=pl.Series([h[0] for h in hashes], dtype=pl.String),
         sha512=pl.Series([h[1] for h in hashes], dtype=pl.String),
     )
-    return pl.concat([frame.filter(pl.col("md5").is_not_null()), done]).with_columns(
-        post_key=pl.lit(None, pl.String)
-    )
+    hashed = pl.concat([frame.filter(pl.col("md5").is_not_null()), done])
+    return hashed.with_columns(post_key=pl.lit(None, pl.String)), todo.height
 
 
 def _tar_entries(source: Source, tar: str) -> pl.DataFrame:

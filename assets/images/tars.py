@@ -77,8 +77,11 @@ def digests(f, offset: int, length: int) -> tuple[str, str]:
     return md5.hexdigest(), sha512.hexdigest()
 
 
-def read_tar(path: Path, layout: str = "auto", site: str = "") -> list[tuple]:
-    """MEMBER rows of each image member of the tar shard at `path`."""
+def read_tar(
+    path: Path, layout: str = "auto", site: str = "", keep_unkeyed: bool = False
+) -> list[tuple]:
+    """MEMBER rows of each image member of the tar shard at `path`, in the shard's order;
+    members nothing keys are left out unless `keep_unkeyed`."""
     images: dict[str, list] = {}
     sidecars: dict[str, tuple] = {}
     with tarfile.open(path, "r:") as tar:
@@ -101,10 +104,12 @@ def read_tar(path: Path, layout: str = "auto", site: str = "") -> list[tuple]:
                 row[4:] = sidecars[key_path]
             if not any(row[4:]) and layout == "auto":
                 row[4:6] = digests(f, row[1], row[2])
-            if any(row[4:]):
+            if keep_unkeyed or any(row[4:]):
                 rows.append(tuple(row))
     return rows
 
 
-def tar_frame(path: Path, layout: str = "auto", site: str = "") -> pl.DataFrame:
-    return pl.DataFrame(read_tar(path, layout, site), schema=MEMBER, orient="row")
+def tar_frame(
+    path: Path, layout: str = "auto", site: str = "", keep_unkeyed: bool = False
+) -> pl.DataFrame:
+    return pl.DataFrame(read_tar(path, layout, site, keep_unkeyed), schema=MEMBER, orient="row")

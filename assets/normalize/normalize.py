@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from assets.images.keys import with_image_key
 from assets.ingest.current import current_posts
 from assets.normalize import cohorts, images
 from assets.normalize.percentile import group_codes, mid_rank
@@ -71,7 +72,7 @@ def normalize_posts(
     codes = group_codes(frame, COHORT)
     frame = popularity(frame, codes, "in_reference", settings.wilson_z, weights)
     frame = mid_rank(frame, "popularity", COHORT, "in_reference", "norm_score", codes)
-    frame = images.with_image_key(frame).with_columns(provisional=~pl.col("in_reference"))
+    frame = with_image_key(frame).with_columns(provisional=~pl.col("in_reference"))
     frame = images.canonical(frame, settings.site_priority)
     return frame.select([pl.col(c).cast(t) for c, t in SCHEMA.items()]).sort("site", "post_id")
 

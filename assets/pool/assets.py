@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from assets.images.assets import image_index
+from assets.images.find import load_index
 from assets.ingest.assets import raw_posts
 from assets.ingest.paths import posts_files
 from assets.normalize.assets import normalized_scores
@@ -12,7 +14,7 @@ from assets.normalize.assets import output_path as scores_path
 from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path, strata_path
 from assets.pool.pool import empty_pool, grow, strata_table
-from assets.pool.schema import POOL
+from assets.pool.schema import POOL, read_pool
 from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
@@ -58,7 +60,7 @@ def _metadata(
 
 
 @dg.asset(
-    deps=[normalized_scores, raw_posts],
+    deps=[normalized_scores, raw_posts, image_index],
     group_name="labeling",
     kinds={"polars", "parquet"},
     owners=["team:curation"],
@@ -70,20 +72,16 @@ def rating_pool(
 ) -> dg.MaterializeResult:
     """Posts to rate by hand: a seeded sample stratified by site x rating x norm_score
     decile x style (minimum quota per stratum, so rare styles are present), of live, mature,
-    canonical posts whose image file is in the image root. Append-only: a new round adds
-    posts and never drops or reshuffles earlier ones, so labels already given stay valid."""
+    canonical posts whose image the image index locates (a file or a tar member).
+    Append-only: a new round adds posts and never drops or reshuffles earlier ones, so labels
+    already given stay valid."""
     profile = scoretag.load()
     layout, settings = profile.layout, profile.settings.pool
     scores = objectstore.read_parquet(scores_path(layout))
-    cands = candidates(
-        posts_files(layout),
-        scores,
-        layout.images,
-        layout.image_cache / "sha512_cache.parquet",
-        settings,
-    )
+    index = load_index(layout, profile.settings)
+    cands = candidates(posts_files(layout), scores, index, settings)
     path = pool_path(layout)
-    existing = pl.read_parquet(path) if path.is_file() else empty_pool()
+    existing = read_pool(path, layout.images) if path.is_file() else empty_pool()
     pool, new_round = grow(existing, cands, settings, datetime.now(UTC))
     if new_round:
         write_parquet(pool, path)

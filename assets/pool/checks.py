@@ -1,10 +1,13 @@
 """Data-quality checks of rating_pool."""
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
 from assets.pool.assets import rating_pool
 from assets.pool.paths import pool_path, strata_path
+from assets.pool.schema import read_pool
 from orchestration import quality
 from orchestration.plots import markdown_table
 from orchestration.resources import ScoretagResource
@@ -68,13 +71,22 @@ def rating_pool_size_and_coverage(scoretag: ScoretagResource) -> dg.AssetCheckRe
 
 @dg.asset_check(asset=rating_pool, blocking=True)
 def rating_pool_images_exist(scoretag: ScoretagResource) -> dg.AssetCheckResult:
-    """Every pooled post's image file is in the image root."""
+    """Every pooled post's image is where the pool says: its file, or its tar shard holding
+    the member's byte range."""
     layout = scoretag.layout
-    pool = pl.read_parquet(pool_path(layout), columns=["post_key", "image_path"])
+    pool = read_pool(pool_path(layout), layout.images)
     # A stat per pooled image (thousands), not a walk of the image root (millions).
-    root = layout.images
-    found = [(root / p).is_file() for p in pool["image_path"]]
-    missing = pool.filter(~pl.Series(found, dtype=pl.Boolean))
+    missing = pool.select("post_key", "image_path", "image_offset", "image_length").filter(
+        ~pl.Series(
+            [
+                _holds(path, offset, length)
+                for path, offset, length in pool.select(
+                    "image_path", "image_offset", "image_length"
+                ).iter_rows()
+            ],
+            dtype=pl.Boolean,
+        )
+    )
     return dg.AssetCheckResult(
         passed=missing.height == 0,
         description=f"{missing.height} of {pool.height} pooled images are missing",
@@ -83,3 +95,11 @@ def rating_pool_images_exist(scoretag: ScoretagResource) -> dg.AssetCheckResult:
             "examples": markdown_table(missing.head(10).to_dicts()),
         },
     )
+
+
+def _holds(path: str, offset: int, length: int) -> bool:
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return False
+    return offset < 0 or offset + length <= size

@@ -1,7 +1,8 @@
 """Which posts may enter the rating pool, and why the others may not.
 
 A post is eligible when it is the canonical post of its image, live, mature, an image (not a
-video or flash) and its image file is in the image root. Each excluded post keeps the first
+video or flash) and the image index knows where its bytes are (a loose file, or a member of a
+tar shard). Each excluded post keeps the first
 reason that applies, so the asset can say how many were left out and why.
 """
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.images.locate import locate
 from assets.ingest.current import current_posts
-from assets.pool.images import image_files
 from assets.pool.schema import post_key_expr
 from assets.pool.styles import style
 from orchestration.settings import PoolSettings
@@ -45,15 +46,21 @@ def _reason(non_image_exts: tuple[str, ...]) -> pl.Expr:
 def candidates(
     posts_files: list[Path],
     scores: pl.DataFrame,
-    image_root: Path,
-    sha_cache: Path,
+    index: pl.DataFrame,
     settings: PoolSettings,
 ) -> pl.DataFrame:
-    """Every current post with its stratum and `excluded` (null when eligible)."""
+    """Every current post with its stratum, its image's place (`image_path`, `image_offset`,
+    `image_length`, from the image `index`) and `excluded` (null when eligible)."""
     posts = current_posts(posts_files, POST_COLUMNS)
     frame = scores.select(SCORE_COLUMNS).join(posts, on=["site", "post_id"], how="inner")
-    files = image_files(frame.select("site", "post_id", "md5", "sha512"), image_root, sha_cache)
-    frame = frame.join(files, on=["site", "post_id"], how="left")
+    found = locate(frame.select("site", "post_id", "md5", "sha512", "image_key"), index)
+    frame = frame.join(
+        found.select(
+            "site", "post_id", image_path="path", image_offset="offset", image_length="length"
+        ),
+        on=["site", "post_id"],
+        how="left",
+    )
     decile = (pl.col("norm_score") * 10).floor().clip(0, 9).cast(pl.Int8)
     frame = frame.with_columns(
         post_key=post_key_expr(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 POOL: dict[str, pl.DataType] = {
@@ -9,7 +11,9 @@ POOL: dict[str, pl.DataType] = {
     "site": pl.String,
     "post_id": pl.Int64,
     "image_key": pl.String,
-    "image_path": pl.String,  # the file under the image root, relative to it
+    "image_path": pl.String,  # absolute: the image file, or the tar shard holding it
+    "image_offset": pl.Int64,  # -1: the whole file; else the member's byte offset in the tar
+    "image_length": pl.Int64,  # -1 for a whole file
     "rating": pl.String,
     "norm_score": pl.Float64,
     "decile": pl.Int8,  # norm_score decile, 0..9
@@ -20,6 +24,24 @@ POOL: dict[str, pl.DataType] = {
     "reason": pl.String,  # why this post was chosen
     "selected_at": pl.Datetime("us", "UTC"),
 }
+
+
+def upgraded(pool: pl.DataFrame, image_root: Path) -> pl.DataFrame:
+    """A pool written before images could be tar members: its paths were relative to the
+    image root, and every image a whole file."""
+    if "image_offset" in pool.columns:
+        return pool
+    path = pl.col("image_path")
+    absolute = (
+        pl.when(path.str.starts_with("/")).then(path).otherwise(pl.lit(f"{image_root}/") + path)
+    )
+    return pool.with_columns(
+        image_path=absolute, image_offset=pl.lit(-1, pl.Int64), image_length=pl.lit(-1, pl.Int64)
+    ).select(list(POOL))
+
+
+def read_pool(path: Path, image_root: Path) -> pl.DataFrame:
+    return upgraded(pl.read_parquet(path), image_root)
 
 
 def post_key_expr() -> pl.Expr:

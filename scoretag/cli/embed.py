@@ -63,7 +63,7 @@ def embed(
 
     from assets.embeddings.dataset import resolve_workers
     from assets.embeddings.embed import Plan, embed_to_file
-    from assets.embeddings.locate import given_images
+    from assets.images.given import given_images
     from orchestration.atomic import write_parquet
     from orchestration.backbone import load_backbone
     from orchestration.devices import claim_device, describe

@@ -29,6 +29,7 @@ from assets.captions.selection import IMAGE_IN_TAR, IMAGE_NOT_FOUND, IMAGE_OUTSI
 from assets.captions.shards import Target
 from assets.catalog.queries import load_queries, run
 from tests.captions.conftest import HEAD, _post, add_scores, sha512_table
+from tests.images.helpers import index_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ABSOLUTE = Policy(name="absolute")
@@ -42,7 +43,7 @@ def _request(home, fmt="parquet", out=None, where=None, policy=ABSOLUTE, **rules
 
 
 def _images(home) -> Images:
-    return Images(home.images, home.home / "cache", sha512=sha512_table)
+    return Images(home.images, lambda: index_of(home.home, home.images), sha512=sha512_table)
 
 
 def _export(home, request=None, writable=True, now=NOW):
@@ -222,7 +223,8 @@ def test_kohya_leaves_out_images_an_index_puts_outside_the_root(home, tmp_path: 
     (outside / "picture.png").write_bytes(b"found by the index")
     index = tmp_path / "index.csv"
     index.write_text(f"path,md5\n{outside / 'picture.png'},{md5}\n")
-    images = Images(home.images, home.home / "cache", index=index, sha512=sha512_table)
+    found = index_of(home.home, home.images, image_index=str(index))
+    images = Images(home.images, lambda: found, sha512=sha512_table)
     kohya = export_catalog(home.catalog, _request(home, "kohya"), images, True, NOW)
     assert kohya.dropped == {IMAGE_OUTSIDE_ROOT: 1}
     parquet = export_catalog(home.catalog, _request(home), images, True, NOW)

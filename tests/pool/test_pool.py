@@ -1,10 +1,8 @@
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from assets.pool.images import image_files
 from assets.pool.pool import empty_pool, grow, strata_table
 from assets.pool.sample import draw, quotas
 from assets.pool.styles import style
@@ -54,7 +52,9 @@ def _candidates(n: int, seed: int = 0) -> pl.DataFrame:
                 "site": "danbooru",
                 "post_id": np.arange(n),
                 "image_key": [f"{i:032x}" for i in range(n)],
-                "image_path": [f"{i:032x}.jpg" for i in range(n)],
+                "image_path": [f"/images/{i:032x}.jpg" for i in range(n)],
+                "image_offset": np.full(n, -1),
+                "image_length": np.full(n, -1),
                 "rating": rng.choice(["g", "s", "q", "e"], n),
                 "norm_score": rng.random(n),
                 "style": rng.choice(["other", "3d", "sketch"], n, p=[0.9, 0.05, 0.05]),
@@ -119,44 +119,19 @@ def test_style_is_the_first_listed_match():
     ]
 
 
-def test_image_files_by_md5_and_by_sha512_for_philomena(tmp_path: Path, monkeypatch):
-    import hashlib
-
-    from assets.pool import images
-
-    root = tmp_path / "images"
-    (root / "ab").mkdir(parents=True)
-    (root / "ab" / ("a" * 32 + ".png")).write_bytes(b"png bytes")
-    philomena = b"a file named by its md5 but posted where only sha512 is known"
-    md5 = hashlib.md5(philomena).hexdigest()
-    (root / f"{md5}.jpg").write_bytes(philomena)
-    (root / ".hidden.jpg").write_bytes(b"x")
-    posts = pl.DataFrame(
-        {
-            "site": ["danbooru", "derpibooru", "e621"],
-            "post_id": [1, 2, 3],
-            "md5": ["a" * 32, None, "f" * 32],
-            "sha512": [None, hashlib.sha512(philomena).hexdigest(), None],
-        }
-    )
-    calls = []
-    real = images._sha512
-    monkeypatch.setattr(images, "_sha512", lambda p: calls.append(p) or real(p))
-    cache = tmp_path / "cache.parquet"
-    found = image_files(posts, root, cache).sort("post_id")
-    assert found["image_path"].to_list() == ["ab/" + "a" * 32 + ".png", f"{md5}.jpg", None]
-    assert len(calls) == 1  # only the file no md5 claims is hashed
-    image_files(posts, root, cache)
-    assert len(calls) == 1  # and only once
-
-
 def test_demo_pool_is_reproducible_and_covers_every_stratum(demo_layout, demo_scored, tmp_path):
+    from assets.images.find import load_index, scan
+    from assets.ingest.current import current_posts
     from assets.pool.eligible import candidates
     from orchestration.settings import load_settings
+    from tests.images.helpers import profile as image_profile
 
     files, scores = demo_scored
     settings = load_settings("demo").pool
-    cands = candidates(files, scores, demo_layout.images, tmp_path / "sha.parquet", settings)
+    layout, profile = image_profile(tmp_path, demo_layout.images)
+    posts = current_posts(files, ["md5", "sha512"])
+    scan(layout, profile, posts)
+    cands = candidates(files, scores, load_index(layout, profile), settings)
     first, _ = grow(empty_pool(), cands, settings, NOW)
     again, _ = grow(empty_pool(), cands.sample(fraction=1, shuffle=True, seed=1), settings, NOW)
     assert first.sort("post_key").equals(again.sort("post_key"))
