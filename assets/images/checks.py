@@ -1,9 +1,12 @@
-"""Data-quality checks of image_index."""
+"""Data-quality checks of image_files and image_index."""
+
+import hashlib
 
 import dagster as dg
 import polars as pl
 
-from assets.images.assets import image_index
+from assets.images.assets import image_files, image_index
+from assets.images.download import STORED, last_stored_path
 from assets.images.find import load_index
 from orchestration import quality
 from orchestration.resources import ScoretagResource
@@ -49,3 +52,33 @@ def image_index_not_empty(scoretag: ScoretagResource) -> dg.AssetCheckResult:
         description=f"{entries.height} images in the index",
         metadata={"images": entries.height},
     )
+
+
+REHASHED = 200  # files of the last download hashed again by image_files_match_posts
+
+
+def _hash_of(path: str, name: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, name).hexdigest()
+    except OSError:  # gone since
+        return None
+
+
+@dg.asset_check(asset=image_files, blocking=True)
+def image_files_match_posts(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """GX suite: the files the last download stored (up to 200 of them, drawn at random) are
+    still there and hash to the md5 (Philomena: sha512) their post gives."""
+    import great_expectations as gx
+
+    path = last_stored_path(scoretag.load().layout)
+    stored = pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=STORED)
+    drawn = quality.sample(stored.lazy(), REHASHED)
+    wrong = sum(
+        _hash_of(path, "md5" if len(expected) == 32 else "sha512") != expected
+        for path, expected in drawn.select("path", "hash").iter_rows()
+    )
+    facts = pl.DataFrame({"not_the_post": [wrong]}, schema={"not_the_post": pl.Int64})
+    e = gx.expectations.ExpectColumnValuesToBeInSet(column="not_the_post", value_set=[0])
+    outcome = quality.validate(facts, [e], "image_files")
+    return quality.check_result([outcome], {"stored": stored.height, "rehashed": drawn.height})

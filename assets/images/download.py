@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import polars as pl
@@ -14,9 +15,10 @@ import polars as pl
 from assets.images import quarantine, urls
 from assets.images.fetch import Outcome, Policy, fetch_all
 from assets.images.find import located
-from assets.images.paths import fetched_dir
+from assets.images.paths import STAGE, fetched_dir
 from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
+from orchestration.atomic import write_parquet
 from orchestration.settings import ImageSettings, Settings
 from orchestration.storage import SITES, Layout
 
@@ -81,6 +83,25 @@ def pending(
     return Pending(listed, {reason: n for reason, n in left_out.items() if n})
 
 
+STORED: dict[str, pl.DataType] = {"post_key": pl.String, "path": pl.String, "hash": pl.String}
+
+
+def last_stored_path(layout: Layout) -> Path:
+    """The files the last download stored (post_key, path, the hash its post gives), which
+    image_files' check hashes again."""
+    return layout.stage_dir(STAGE) / "fetch_last.parquet"
+
+
+def _write_stored(outcomes: list[Outcome], layout: Layout) -> None:
+    fetched = fetched_dir(layout)
+    rows = [
+        (o.job.post_key, str(o.job.target(fetched)), o.job.expected)
+        for o in outcomes
+        if o.status == "fetched"
+    ]
+    write_parquet(pl.DataFrame(rows, schema=STORED, orient="row"), last_stored_path(layout))
+
+
 def download(
     layout: Layout,
     settings: ImageSettings,
@@ -102,4 +123,5 @@ def download(
         asyncio.run(fetch_all(jobs, fetched_dir(layout), how, record, on_bytes, transport))
     finally:
         quarantine.write_quarantine(outcomes, layout)
+        _write_stored(outcomes, layout)
     return outcomes

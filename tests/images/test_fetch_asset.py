@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from assets.images.assets import image_files
+from assets.images.checks import image_files_match_posts
 from orchestration import pools
 from orchestration.profile import load_profile
 from orchestration.resources import ScoretagResource
@@ -57,3 +58,28 @@ def test_on_it_fetches_the_missing_images_with_metadata(files, tmp_path):
 def test_it_runs_in_the_network_pool_limited_to_one():
     assert image_files.op.pool == pools.NETWORK
     assert load_profile("demo").pool_limits[pools.NETWORK] == 1
+
+
+def test_the_check_hashes_what_the_last_download_stored_again(files, tmp_path):
+    with ImageServer() as server:
+        for f in files:
+            server.add(f.path, f.data)
+        home = tmp_path / "home"
+        ingest_page(home, [danbooru_record(i + 1, f, server.base) for i, f in enumerate(files)])
+        config = write_config(tmp_path, fetch=True)
+        profile = load_profile(home=home, config=config)
+        resources = {"scoretag": ScoretagResource.for_profile(profile, str(config))}
+        result = dg.materialize([image_files, image_files_match_posts], resources=resources)
+        [check] = result.get_asset_check_evaluations()
+        assert check.passed and check.metadata["rehashed"].value == len(files)
+        # A stored file changed behind our back (or stored under the wrong name) fails it.
+        victim = next((home / "images" / "fetched").rglob(f"{files[0].md5}.*"))
+        victim.write_bytes(files[1].data)
+        again = dg.materialize(
+            [image_files, image_files_match_posts],
+            resources=resources,
+            selection=dg.AssetSelection.checks(image_files_match_posts),
+            raise_on_error=False,  # the check is blocking: its failure fails the run
+        )
+        [check] = again.get_asset_check_evaluations()
+        assert not check.passed
