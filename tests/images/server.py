@@ -179,12 +179,13 @@ def demo_files(n: int, folder: Path, seed: int = 0) -> list[DemoFile]:
 
 def danbooru_record(post_id: int, file: DemoFile, base: str, age_days: int = 400) -> dict:
     """One post as Danbooru's /posts.json gives it, its file on the local server."""
-    created = (datetime.now(UTC) - timedelta(days=age_days)).isoformat(timespec="milliseconds")
+    now = datetime.now(UTC)
+    created = (now - timedelta(days=age_days)).isoformat(timespec="milliseconds")
     tags = ["1girl", "solo", f"motif_{post_id % 5}"]
     return {
         "id": post_id,
         "created_at": created,
-        "updated_at": created,
+        "updated_at": now.isoformat(timespec="milliseconds"),  # the page was taken now
         "uploader_id": 1,
         "score": post_id % 17,
         "source": "",
