@@ -73,7 +73,8 @@ def pool_limits_sensor(
     context: dg.SensorEvaluationContext, scoretag: ScoretagResource
 ) -> dg.SkipReason:
     """The instance's pools at the profile's limits: `gpu` at `gpu_slots` (the GPUs), `duckdb`
-    at one (DuckDB allows one writing process). On a deployed instance (Postgres, the Helm
+    at one (DuckDB allows one writing process), `network` at one (one downloading step, so
+    per-site rate limits hold). On a deployed instance (Postgres, the Helm
     chart's daemon) nobody has to set them by hand, and a changed `gpu_slots` takes effect
     within a minute."""
     limits = scoretag.load().pool_limits
