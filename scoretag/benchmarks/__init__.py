@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scoretag.benchmarks import captions, catalog, demo, embed, head, ingest
+from scoretag.benchmarks import captions, catalog, demo, embed, head, images, ingest
 
 BENCHES: dict[str, Callable[[], dict]] = {
     "demo": demo.demo_build,
     "ingest": ingest.ingest_bench,
+    "images": images.images_bench,
     "embed": embed.embed_bench,
     "head": head.head_bench,
     "catalog": catalog.catalog_bench,

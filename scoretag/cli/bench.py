@@ -57,6 +57,18 @@ def bench_ingest(posts: int, seed: int, workdir: Path | None, as_json: bool) -> 
     _emit(ingest_bench(posts=posts, seed=seed, workdir=workdir), as_json)
 
 
+@bench.command(name="images")
+@click.option("--files", default=1_000_000, show_default=True, help="Stand-in image files.")
+@click.option("--tars", default=10, show_default=True, help="Tar shards among them.")
+@workdir_option("the image folders")
+@JSON_OPTION
+def bench_images(files: int, tars: int, workdir: Path | None, as_json: bool) -> None:
+    """The image index: first scan vs a rescan after 1% new files; no scan per partition."""
+    from scoretag.benchmarks.images import images_bench
+
+    _emit(images_bench(files=files, tars=tars, workdir=workdir), as_json)
+
+
 @bench.command(name="embed")
 @click.option(
     "--model",
