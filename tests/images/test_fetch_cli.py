@@ -130,3 +130,49 @@ def test_fetch_without_a_user_agent_says_how_to_set_one(home, tmp_path, server):
     result = invoke(home, write_config(tmp_path, user_agent=""), "images", "fetch")
     assert result.exit_code != 0
     assert "[images] user_agent" in result.output and server.hits == []
+
+
+def img2dataset_shard(listed: pl.DataFrame, files, folder: Path) -> Path:
+    """The tar and parquet img2dataset's webdataset writer makes of this URL list with the
+    README's options: members `<shard><index>.jpg` (the bytes as served, whatever their
+    format) beside a `.json` of the saved columns, the computed md5 and the status."""
+    import io
+    import tarfile
+
+    by_md5 = {f.md5: f for f in files}
+    folder.mkdir(parents=True)
+    shard = folder / "00000.tar"
+    with tarfile.open(shard, "w") as tar:
+        for i, row in enumerate(listed.iter_rows(named=True)):
+            key = f"{i:09d}"
+            data = by_md5[row["md5"]].data
+            meta = {
+                "url": row["url"],
+                "key": key,
+                "status": "success",
+                "error_message": None,
+                "width": None,
+                "height": None,
+                "post_key": row["post_key"],
+                "site": row["site"],
+                "post_id": row["post_id"],
+                "md5": hashlib.md5(data).hexdigest(),
+            }
+            for name, payload in ((f"{key}.jpg", data), (f"{key}.json", json.dumps(meta).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return shard
+
+
+def test_the_url_list_through_img2dataset_is_found_by_the_index(home, files, tmp_path):
+    config = write_config(tmp_path)
+    out = tmp_path / "urls.parquet"
+    assert invoke(home, config, "images", "urls", "--out", str(out)).exit_code == 0
+    listed = pl.read_parquet(out)
+    img2dataset_shard(listed, files, home / "images" / "img2dataset" / "20260301")
+    assert invoke(home, config, "images", "scan").exit_code == 0
+    again = invoke(home, config, "images", "urls", "--out", str(out))
+    assert again.exit_code == 0, again.output
+    assert pl.read_parquet(out).height == 0  # every member found, by its sidecar's md5 and
+    assert "6 already stored" in again.output  # saved post_key: nothing left to download
