@@ -43,11 +43,8 @@ def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
     posts_path = raw.output(layout, "posts")
     if not posts_path.is_file():
         raise dg.Failure(f"raw_posts has no output for {raw.key}: materialize it first")
-    return scope(
-        objectstore.read_parquet(posts_path, columns=POST_COLUMNS),
-        load_index(layout, settings),
-        settings.pool.non_image_exts,
-    )
+    posts = objectstore.read_parquet(posts_path, columns=POST_COLUMNS)
+    return scope(posts, load_index(layout, settings, posts), settings.pool.non_image_exts)
 
 
 def _plan(settings: Settings, backbone: BackboneResource, config: EmbeddingsConfig) -> Plan:

@@ -69,12 +69,22 @@ def scan(
     return report
 
 
-def load_index(layout: Layout, settings: Settings) -> pl.DataFrame:
-    """The index's entries, built by a first scan if there is none yet."""
+def load_index(
+    layout: Layout, settings: Settings, posts: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The index's entries, built by a first scan if there is none yet. With `posts` (md5,
+    sha512; a raw file's, ingested after the last scan), the md5-named images that may be
+    their Philomena posts' are hashed first, once (no folder is listed)."""
     folder = index_dir(layout)
     if not index.exists(folder):
         scan(layout, settings, current_posts(posts_files(layout), ["md5", "sha512"]))
-    return index.load(folder, sources(layout, settings))
+    found = sources(layout, settings)
+    entries = index.load(folder, found)
+    if posts is not None and unclaimed_sha512s(posts, entries).height:
+        everyone = current_posts(posts_files(layout), ["md5", "sha512"])
+        if _hash_sha512(folder, entries, everyone):
+            entries = index.load(folder, found)
+    return entries
 
 
 def located(layout: Layout, settings: Settings, posts: pl.DataFrame) -> pl.DataFrame:

@@ -167,7 +167,7 @@ def test_select_runs_an_asset_selection_with_its_checks(small_home):
             if event.dagster_event is not None and event.dagster_event.is_step_materialization
         }
     assert latest.job_name == "__ASSET_JOB"  # as the UI's "Materialize selected" runs it
-    wanted = {dg.AssetKey("normalized_scores"), dg.AssetKey("rating_pool")}
+    wanted = {dg.AssetKey(k) for k in ("image_index", "normalized_scores", "rating_pool")}
     assert set(latest.asset_selection) == wanted and materialized == wanted
     assert "normalized_scores_suite" in output and "rating_pool_unique" in output
 
