@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from assets.embeddings.decode import Unusable, decode, read_bytes
 from assets.embeddings.preprocess import Geometry
+from assets.images.decode import Unusable, decode, read_bytes
 
 
 @dataclass

@@ -43,10 +43,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from assets.images.decode import DEFAULT_MAX_PIXELS, Unusable
 from assets.labels import queue, stats
 from assets.labels.gate import LOOPBACK_HOSTS, TokenGate
 from assets.labels.images import ImageSources, Located
-from assets.labels.preview import DEFAULT_MAX_PIXELS, Previews, Undecodable
+from assets.labels.preview import Previews
 from assets.labels.sources import EventCache, PoolFile
 from assets.labels.store import LabelStore, LabelStoreError
 
@@ -255,7 +256,7 @@ class Labeling:
             return Response(status_code=304, headers=headers)
         try:
             data = await run_in_threadpool(self.previews.get, image)
-        except Undecodable as e:
+        except Unusable as e:
             return placeholder(e.reason)
         if data is None:
             return await self.image(request)

@@ -4,7 +4,7 @@ a few hundred kilobytes instead of a 30 MB original.
 A preview is the picture as a person would see it, with its long side at most `long_side`
 pixels: EXIF orientation applied; CMYK and other colour spaces converted (through the
 embedded ICC profile where there is one); palette transparency, LA and RGBA composited on
-white; 16-bit greys scaled to 8 bits; an animation's first frame (the embeddings decoder's
+white; 16-bit greys scaled to 8 bits; an animation's first frame (assets/images/decode.py's
 rules). It is encoded as WebP or JPEG.
 
 An image that already fits, in a format every browser shows (JPEG, PNG, GIF, WebP), is its
@@ -16,7 +16,7 @@ image that is its own preview), the digest being a hash of the image's path, off
 file size and modification time, so a changed file gets a new preview. Files are written
 under a temporary name and renamed into place. Every hit touches the file; once the cache
 holds more than `max_bytes`, the least recently used files are removed until it holds 80%.
-An image that cannot be decoded raises `Undecodable` with its reason (remembered, so it is
+An image that cannot be decoded raises `Unusable` with its reason (remembered, so it is
 not decoded again while the app runs).
 """
 
@@ -28,31 +28,17 @@ import os
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from assets.images.decode import DEFAULT_MAX_PIXELS, Unusable, loaded, opened, to_rgb
 from assets.labels.images import Located
 
-DEFAULT_MAX_PIXELS = 89_478_485  # PIL's own bomb limit; the app passes [embed] max_pixels
 BROWSER_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 FORMATS = {"webp": ("WEBP", "webp", "image/webp"), "jpeg": ("JPEG", "jpg", "image/jpeg")}
-_WHITE = (255, 255, 255)
-_ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
-_WIDE_GREY_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _STALE_TMP_S = 3600  # a temporary file this old was left by a killed writer
 _LOCKS = 64
-
-
-class Undecodable(Exception):
-    """An image Pillow cannot turn into a preview; `reason` says why in a word."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class Previews:
@@ -79,7 +65,7 @@ class Previews:
         self.decoded = 0  # images decoded since start (a cache hit decodes nothing)
         self._locks = [threading.Lock() for _ in range(_LOCKS)]
         self._guard = threading.Lock()
-        self._failed: dict[str, Undecodable] = {}
+        self._failed: dict[str, Unusable] = {}
         self._total: int | None = None  # bytes in the cache, counted on first write
 
     def etag(self, image: Located) -> str:
@@ -87,7 +73,7 @@ class Previews:
 
     def get(self, image: Located) -> bytes | None:
         """The preview's bytes (`media_type`), or None when the original is its own preview.
-        Raises Undecodable for an image that cannot be shown."""
+        Raises Unusable for an image that cannot be shown."""
         key = image.digest
         if key in self._failed:
             raise self._failed[key]
@@ -102,11 +88,11 @@ class Previews:
             try:
                 self.decoded += 1
                 picture = render(image.read(), self.long_side, self.max_pixels)
-            except Undecodable as e:
+            except Unusable as e:
                 self._failed[key] = e
                 raise
             except OSError as e:  # the file went away or cannot be read
-                raise Undecodable("unreadable", str(e)) from None
+                raise Unusable("unreadable", str(e)) from None
             data = b"" if picture is None else encode(picture, self.pil_format, self.quality)
             self._write(original if picture is None else made, data)
             return None if picture is None else data
@@ -162,39 +148,15 @@ class Previews:
 def render(data: bytes, long_side: int, max_pixels: int) -> Image.Image | None:
     """The upright RGB picture in `data` with its long side at most `long_side`, or None
     when the file, in a format browsers show, already fits (checked to decode)."""
-    if not data:
-        raise Undecodable("empty", "the file has no bytes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
-        raise Undecodable("too_large", str(e)) from None
-    except UnidentifiedImageError:
-        raise Undecodable("not_an_image", "Pillow does not recognise the bytes") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise Undecodable(_broken(str(e)), str(e)) from None
-    if img.width * img.height > max_pixels:
-        raise Undecodable("too_large", f"{img.width}x{img.height} is over {max_pixels:,} pixels")
+    img = opened(data, max_pixels)
     fits = max(img.size) <= long_side and img.format in BROWSER_FORMATS
-    if not fits and img.format == "JPEG":
-        img.draft("RGB", (long_side, long_side))  # decode at 1/2, 1/4 or 1/8 where that covers
-    try:
-        img.load()
-    except OSError as e:
-        raise Undecodable(_broken(str(e)), str(e)) from None
-    except (SyntaxError, ValueError, EOFError, MemoryError) as e:
-        raise Undecodable("corrupt", f"{type(e).__name__}: {e}") from None
+    # A JPEG too large decodes at 1/2, 1/4 or 1/8 where that still covers the long side.
+    img = loaded(img, None if fits else (long_side, long_side))
     if fits:
         return None
-    img = upright_rgb(img)
+    img = to_rgb(img)
     img.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
     return img
-
-
-def _broken(message: str) -> str:
-    message = message.lower()
-    return "truncated" if "truncated" in message or "broken data stream" in message else "corrupt"
 
 
 def encode(img: Image.Image, pil_format: str, quality: int) -> bytes:
@@ -204,30 +166,3 @@ def encode(img: Image.Image, pil_format: str, quality: int) -> bytes:
     else:
         img.save(out, pil_format, quality=quality, method=4)
     return out.getvalue()
-
-
-def upright_rgb(img: Image.Image) -> Image.Image:
-    """Upright RGB pixels in sRGB, transparency shown on white."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in _WIDE_GREY_MODES:
-        wide = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
-        img = Image.fromarray(((wide + 128) // 257).astype(np.uint8), "L")
-    elif img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif img.mode in ("RGB", "CMYK") and img.info.get("icc_profile"):
-        img = _to_srgb(img)
-    if img.mode in _ALPHA_MODES:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGB", rgba.size, _WHITE)
-        white.paste(rgba, mask=rgba.getchannel("A"))
-        return white
-    return img if img.mode == "RGB" else img.convert("RGB")
-
-
-def _to_srgb(img: Image.Image) -> Image.Image:
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
-        srgb = ImageCms.createProfile("sRGB")
-        return ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return img.convert("RGB")  # a broken profile: plain conversion beats refusing

@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from assets.embeddings.decode import decode, read_bytes
 from assets.embeddings.scope import scope
+from assets.images.decode import decode, read_bytes
 from assets.images.locate import LOCATED, locate
 from tests.images.helpers import index_of, write_tar
 

@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from assets.images.decode import Unusable
 from assets.labels.images import ImageSources
-from assets.labels.preview import Previews, Undecodable, render
+from assets.labels.preview import Previews, render
 from tests.labels.conftest import (
     LAYOUTS,
     client_for,
@@ -250,9 +251,9 @@ def test_what_is_not_a_picture_says_why():
         (b"<!doctype html><html>", "not_an_image"),
         (pictures()["truncated"][1], "truncated"),
     ]:
-        with pytest.raises(Undecodable) as refused:
+        with pytest.raises(Unusable) as refused:
             render(data, 256, 10**8)
         assert refused.value.reason == reason
-    with pytest.raises(Undecodable) as refused:
+    with pytest.raises(Unusable) as refused:
         render(pictures()["wide"][1], 256, 1000)
     assert refused.value.reason == "too_large"

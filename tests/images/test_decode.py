@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from PIL import Image, ImageCms
 
-from assets.embeddings.decode import DEFAULT_MAX_PIXELS, REASONS, Unusable, decode, read_bytes
+from assets.images.decode import DEFAULT_MAX_PIXELS, REASONS, Unusable, decode, read_bytes
 
 WHITE = (255, 255, 255)
 

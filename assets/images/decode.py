@@ -54,12 +54,15 @@ def decode(data: bytes, max_pixels: int, draft: tuple[int, int] | None = None) -
     """The RGB picture in `data`. `draft` lets a JPEG decode at a reduced scale (a power of
     two) that still covers (width, height): decoding a 2048 px JPEG for a 224 px model input
     at 1/4 or 1/8 scale is several times faster and changes nothing the model can see."""
+    return to_rgb(loaded(opened(data, max_pixels), draft))
+
+
+def opened(data: bytes, max_pixels: int) -> Image.Image:
+    """The picture in `data`, its header read and its size checked, its pixels not decoded
+    yet (so a caller can look at its format and size first)."""
     if not data:
         raise Unusable("empty")
-    return to_rgb(_load(io.BytesIO(data), max_pixels, draft))
-
-
-def _load(stream: BinaryIO, max_pixels: int, draft: tuple[int, int] | None) -> Image.Image:
+    stream = io.BytesIO(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -76,6 +79,11 @@ def _load(stream: BinaryIO, max_pixels: int, draft: tuple[int, int] | None) -> I
         raise Unusable(_broken(str(e)), str(e)) from None
     if img.width * img.height > max_pixels:
         raise Unusable("too_large", f"{img.width}x{img.height} is over {max_pixels:,} pixels")
+    return img
+
+
+def loaded(img: Image.Image, draft: tuple[int, int] | None = None) -> Image.Image:
+    """`img` with its pixels decoded: a JPEG at the reduced scale `draft` allows."""
     if draft and img.format == "JPEG":
         img.draft("RGB", draft)
     try:
