@@ -21,7 +21,9 @@ def _rows(indices: np.ndarray, cluster: np.ndarray) -> pl.DataFrame:
             "site": "danbooru",
             "post_id": indices.astype(np.int64),
             "image_key": [f"{i:032x}" for i in indices],
-            "image_path": [f"{i:032x}.jpg" for i in indices],
+            "image_path": [f"/images/{i:032x}.jpg" for i in indices],
+            "image_offset": -1,  # whole files
+            "image_length": -1,
             "rating": "g",
             "norm_score": 0.5,
             "decile": 5,
