@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.images.names import ext_expr
+from assets.images.tarheaders import read_members
 
 KEYS = ("md5", "sha512", "image_key", "post_key")
 
@@ -31,10 +32,10 @@ def _member_table(tars: list[str]) -> pl.DataFrame:
     rows = []
     for tar_path in tars:
         try:
-            with tarfile.open(tar_path, "r:") as tar:
-                rows += [(tar_path, m.name, m.offset_data, m.size) for m in tar if m.isfile()]
+            found = read_members(Path(tar_path))
         except (OSError, tarfile.TarError):
             continue  # a missing or unreadable shard: its rows locate nothing
+        rows += [(tar_path, m.name, m.offset, m.size) for m in found if m.is_file]
     schema = {"path": pl.String, "member": pl.String, "offset": pl.Int64, "length": pl.Int64}
     return pl.DataFrame(rows, schema=schema, orient="row")
 

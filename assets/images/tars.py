@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tarfile
 from pathlib import Path
 
 import polars as pl
 
 from assets.images.names import IMAGE_EXTS
+from assets.images.tarheaders import read_members
 
 MEMBER: dict[str, pl.DataType] = {
     "member": pl.String,
@@ -40,11 +40,11 @@ def _hex(value: object, pattern: re.Pattern) -> str | None:
     return text if pattern.match(text) else None
 
 
-def _sidecar(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str | None, ...]:
+def _sidecar(body: bytes) -> tuple[str | None, ...]:
     """md5, sha512 and post_key a `.json` sidecar gives."""
     try:
-        meta = json.loads(tar.extractfile(member).read())
-    except (ValueError, AttributeError, OSError):
+        meta = json.loads(body)
+    except ValueError:
         return None, None, None
     if not isinstance(meta, dict):
         return None, None, None
@@ -83,25 +83,25 @@ def read_tar(
     """MEMBER rows of each image member of the tar shard at `path`, in the shard's order;
     members nothing keys are left out unless `keep_unkeyed`."""
     images: dict[str, list] = {}
-    sidecars: dict[str, tuple] = {}
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            folder, _, base = member.name.rpartition("/")
-            key, _, exts = base.partition(".")
-            ext = exts.rpartition(".")[2].lower()
-            if ext in IMAGE_EXTS:
-                keys = _name_keys(key, layout, site)
-                row = [member.name, member.offset_data, member.size, ext, *keys]
-                images[f"{folder}/{key}"] = row
-            elif ext == "json" and layout != "post_id":
-                sidecars[f"{folder}/{key}"] = _sidecar(tar, member)
+    sidecars: dict[str, tuple[int, int]] = {}
+    for member in read_members(path):
+        if not member.is_file:
+            continue
+        folder, _, base = member.name.rpartition("/")
+        key, _, exts = base.partition(".")
+        ext = exts.rpartition(".")[2].lower()
+        if ext in IMAGE_EXTS:
+            keys = _name_keys(key, layout, site)
+            images[f"{folder}/{key}"] = [member.name, member.offset, member.size, ext, *keys]
+        elif ext == "json" and layout != "post_id":
+            sidecars[f"{folder}/{key}"] = (member.offset, member.size)
     rows = []
     with path.open("rb") as f:
         for key_path, row in images.items():
             if not any(row[4:]) and key_path in sidecars:
-                row[4:] = sidecars[key_path]
+                offset, size = sidecars[key_path]
+                f.seek(offset)
+                row[4:] = _sidecar(f.read(size))
             if not any(row[4:]) and layout == "auto":
                 row[4:6] = digests(f, row[1], row[2])
             if keep_unkeyed or any(row[4:]):
