@@ -3,9 +3,9 @@ refreshed from what changed since the last scan.
 
 - `folders.parquet`: each source folder's mtime, sub-folders and tar shards (see folders.py);
 - `tars.parquet`, `listings.parquet`: each tar shard's and index file's size and mtime;
-- `parts/<source>/<NN>.parquet`: the entries (ENTRY), spread over PARTS files by the folder
-  (or tar shard, or index file) they come from, so a rescan rewrites only the parts whose
-  folders, shards or index files changed;
+- `parts/<source>/`: the entries (ENTRY) in parquet parts, with a map of which part holds
+  each folder's (tar shard's, index file's) entries, so a rescan rewrites only the parts of
+  what changed and puts what is new in parts of its own (see parts.py);
 - `sha512.parquet`: sha512s of md5-named images, hashed once for posts known only by their
   sha512 (Philomena's) that no file is named after.
 
@@ -21,8 +21,6 @@ import os
 import shutil
 import tarfile
 import time
-import zlib
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ import polars as pl
 from assets.images.folders import FOLDERS, walk
 from assets.images.listed import listed_entries
 from assets.images.names import IMAGE_EXTS, ext_expr, keys_expr, stem_expr
+from assets.images.parts import Parts
 from assets.images.sources import Source
 from assets.images.tars import MEMBER, digests, read_tar
 from orchestration.atomic import write_parquet
@@ -60,7 +59,7 @@ STAMP: dict[str, pl.DataType] = {
     "size": pl.Int64,
     "mtime_ns": pl.Int64,
 }
-PARTS = 64
+FORMAT = "2"  # the layout of the files below; an index in another is rebuilt
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
 
 
@@ -80,10 +79,6 @@ class ScanReport:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "changed"}
-
-
-def _part_id(key: str) -> int:
-    return zlib.crc32(key.encode()) % PARTS
 
 
 def _read(path: Path, schema: dict) -> pl.DataFrame:
@@ -197,31 +192,6 @@ def _source_dir(index_dir: Path, source: Source) -> Path:
     return index_dir / "parts" / hashlib.sha1(source.key.encode()).hexdigest()[:12]
 
 
-def _rewrite(folder: Path, units: set[str], build: Callable[[pl.DataFrame], pl.DataFrame]) -> int:
-    """Replace, in the parts under `folder`, the entries that came from `units` (folders,
-    tar shards, index files) with `build(their old entries)`. Returns the parts written."""
-    if not units:
-        return 0
-    ids = {unit: _part_id(unit) for unit in units}
-    parts: dict[int, list[str]] = defaultdict(list)
-    for unit, part in ids.items():
-        parts[part].append(unit)
-    old = {part: _read(folder / f"{part:02d}.parquet", ENTRY) for part in parts}
-    before = pl.concat([frame.filter(pl.col("dir").is_in(parts[p])) for p, frame in old.items()])
-    fresh = build(before).with_columns(
-        part=pl.col("dir").replace_strict(ids, default=-1, return_dtype=pl.Int64)
-    )
-    for part, frame in old.items():
-        path = folder / f"{part:02d}.parquet"
-        kept = frame.filter(~pl.col("dir").is_in(parts[part]))
-        new = pl.concat([kept, fresh.filter(pl.col("part") == part).drop("part")])
-        if new.height:
-            write_parquet(new, path)
-        elif path.is_file():
-            path.unlink()
-    return len(parts)
-
-
 def _scan_folders(
     source: Source,
     parts: Path,
@@ -266,7 +236,7 @@ def _scan_folders(
         report.files_hashed += hashed
         return pl.concat(frames) if frames else _empty()
 
-    report.parts_written += _rewrite(parts, units, build)
+    report.parts_written += Parts(parts, ENTRY).rewrite(units, build)
     report.folders += len(walked_folders)
     report.folders_listed += len(listed)
     report.tars += len(now)
@@ -298,10 +268,21 @@ def _scan_listing(
                 mtime_ns=pl.lit(None, pl.Int64),
             ).select(list(ENTRY))
 
-        report.parts_written += _rewrite(parts, {source.index}, build)
+        report.parts_written += Parts(parts, ENTRY).rewrite({source.index}, build)
         report.listings_read += 1
         report.changed.append(source.index)
     return [(source.key, source.index, *st)]
+
+
+def _upgrade(index_dir: Path) -> None:
+    """An index written in another format is removed, to be rebuilt by this scan."""
+    stamp = index_dir / "FORMAT"
+    if stamp.is_file() and stamp.read_text().strip() == FORMAT:
+        return
+    for path in index_dir.iterdir():
+        if path.name != ".lock":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    stamp.write_text(FORMAT + "\n")
 
 
 def _nested(source: Source, sources: list[Source]) -> set[str]:
@@ -320,6 +301,7 @@ def refresh(index_dir: Path, sources: list[Source], progress: Progress | None = 
     report = ScanReport()
     started = time.perf_counter()
     with _locked(index_dir):
+        _upgrade(index_dir)
         folders = _read(index_dir / "folders.parquet", FOLDERS)
         tars = _read(index_dir / "tars.parquet", STAMP)
         listings = _read(index_dir / "listings.parquet", STAMP)
@@ -352,7 +334,10 @@ def refresh(index_dir: Path, sources: list[Source], progress: Progress | None = 
 
 
 def exists(index_dir: Path) -> bool:
-    return (index_dir / "folders.parquet").is_file()
+    """Whether a scan in this format has been made (else the first use makes one)."""
+    stamp = index_dir / "FORMAT"
+    current = stamp.is_file() and stamp.read_text().strip() == FORMAT
+    return current and (index_dir / "folders.parquet").is_file()
 
 
 def load(index_dir: Path, sources: list[Source]) -> pl.DataFrame:
@@ -360,7 +345,7 @@ def load(index_dir: Path, sources: list[Source]) -> pl.DataFrame:
     members), with the sha512s hashed for posts known only by theirs."""
     frames = []
     for rank, source in enumerate(sources):
-        files = sorted(_source_dir(index_dir, source).glob("*.parquet"))
+        files = Parts(_source_dir(index_dir, source), ENTRY).files()
         if files:
             frames.append(pl.read_parquet(files).with_columns(rank=pl.lit(rank, pl.Int32)))
     entries = pl.concat(frames) if frames else _empty().with_columns(rank=pl.lit(0, pl.Int32))

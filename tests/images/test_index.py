@@ -128,3 +128,19 @@ def test_nested_sources_are_each_scanned_once(tmp_path: Path):
     entries = index.load(folder, sources)
     assert entries.height == 2
     assert entries.filter(pl.col("kind") == "tar")["post_key"].to_list() == ["danbooru:12"]
+
+
+def test_an_index_in_an_older_format_is_rebuilt(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    (root / ("ab" * 16 + ".jpg")).write_bytes(b"x")
+    folder = tmp_path / "index"
+    (folder / "parts" / "old").mkdir(parents=True)
+    (folder / "parts" / "old" / "00.parquet").write_bytes(b"format 1")
+    (folder / "folders.parquet").write_bytes(b"format 1")
+    source = Source(str(root))
+    assert not index.exists(folder)
+    index.refresh(folder, [source])
+    assert index.exists(folder) and (folder / "FORMAT").read_text().strip() == index.FORMAT
+    assert not (folder / "parts" / "old").exists()
+    assert index.load(folder, [source])["md5"].to_list() == ["ab" * 16]
