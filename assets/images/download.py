@@ -5,16 +5,19 @@ every failure written to the quarantine table, even when the run is interrupted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import polars as pl
 
 from assets.images import quarantine, urls
-from assets.images.fetch import Outcome, Policy, fetch_all
-from assets.images.find import located
+from assets.images.fetch import Outcome, Policy, fetch_all, remove_partials
+from assets.images.find import located, scan
 from assets.images.paths import STAGE, fetched_dir
 from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
@@ -44,13 +47,12 @@ def policy(settings: ImageSettings) -> Policy:
 
 
 def have_image(listed: pl.DataFrame, layout: Layout, settings: Settings) -> pl.Series:
-    """Whether each listed post's image is kept: found by the image index, or fetched since
-    the index was last refreshed (its file in the fetched layout)."""
+    """Whether each listed post's image is kept: found by the image index, refreshed first
+    (it reads only what changed: the files earlier downloads stored, today's above all)."""
+    scan(layout, settings)
     found = located(layout, settings, listed).select("site", "post_id", found=pl.lit(True))
     known = listed.join(found, on=["site", "post_id"], how="left", maintain_order="left")
-    fetched = fetched_dir(layout)
-    on_disk = [job.target(fetched).is_file() for job in urls.jobs(listed)]
-    return known["found"].fill_null(False) | pl.Series(on_disk, dtype=pl.Boolean)
+    return known["found"].fill_null(False)
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,9 @@ def last_stored_path(layout: Layout) -> Path:
     return layout.stage_dir(STAGE) / "fetch_last.parquet"
 
 
-def _write_stored(outcomes: list[Outcome], layout: Layout) -> None:
-    fetched = fetched_dir(layout)
+def _write_stored(outcomes: list[Outcome], store: Path, layout: Layout) -> None:
     rows = [
-        (o.job.post_key, str(o.job.target(fetched)), o.job.expected)
+        (o.job.post_key, str(o.job.target(store)), o.job.expected)
         for o in outcomes
         if o.status == "fetched"
     ]
@@ -118,10 +119,36 @@ def download(
         outcomes.append(outcome)
         on_outcome(outcome)
 
-    try:
-        jobs = urls.jobs(listed)
-        asyncio.run(fetch_all(jobs, fetched_dir(layout), how, record, on_bytes, transport))
-    finally:
-        quarantine.write_quarantine(outcomes, layout)
-        _write_stored(outcomes, layout)
+    with open_store(fetched_dir(layout)) as store:
+        try:
+            jobs = urls.jobs(listed)
+            asyncio.run(fetch_all(jobs, store, how, record, on_bytes, transport))
+        finally:
+            quarantine.write_quarantine(outcomes, layout)
+            _write_stored(outcomes, store, layout)
     return outcomes
+
+
+@contextmanager
+def open_store(fetched: Path) -> Iterator[Path]:
+    """Today's (UTC) folder under `fetched`, for one download at a time. A `.running` marker
+    stays in it while the download runs: the temporary files of a run killed on another day
+    are removed from its folder by the next download."""
+    fetched.mkdir(parents=True, exist_ok=True)
+    with open(fetched / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another download is writing into {fetched}: run one at a time"
+            ) from None
+        for marker in fetched.glob("*/.running"):
+            remove_partials(marker.parent)
+            marker.unlink()
+        store = fetched / datetime.now(UTC).date().isoformat()
+        store.mkdir(exist_ok=True)
+        (store / ".running").touch()
+        try:
+            yield store
+        finally:
+            (store / ".running").unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Downloading images into the loose layout the locator reads, with httpx's async client.
 
-Each post's file goes to `fetched/<site>/<md5[0:2]>/<md5>.<ext>` under the image root (a
-Philomena post, which has no md5, is named by its sha512). It is streamed into a hidden
+Each post's file goes to `<store>/<site>/<md5[0:2]>/<md5>.<ext>`, the store being the day's
+folder under `<image root>/fetched/` (a Philomena post, which has no md5, is named by its
+sha512). It is streamed into a hidden
 temporary file beside its target while its md5 (or sha512) is computed, and renamed into place
 only once the hash equals the post's: a killed run leaves temporary files (removed by the
 next run) and whole, verified files (skipped by it), never a wrong file under a post's name.
@@ -85,9 +86,9 @@ class Job:
     def expected(self) -> str:
         return (self.md5 or self.sha512 or "").lower()
 
-    def target(self, fetched: Path) -> Path:
+    def target(self, store: Path) -> Path:
         key = self.expected
-        return fetched / self.site / key[:2] / f"{key}.{self.file_ext}"
+        return store / self.site / key[:2] / f"{key}.{self.file_ext}"
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,11 @@ async def fetch_one(
     client: httpx.AsyncClient,
     limiter: RateLimiter,
     job: Job,
-    fetched: Path,
+    store: Path,
     policy: Policy,
     on_bytes: Callable[[int], None] = lambda n: None,
 ) -> Outcome:
-    target = job.target(fetched)
+    target = job.target(store)
     if target.exists():
         return Outcome(job, "skipped", "already stored")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -225,27 +226,27 @@ async def fetch_one(
     raise AssertionError("unreachable")
 
 
-def remove_partials(fetched: Path) -> int:
-    """Delete the temporary files that killed runs left; returns how many."""
-    folders = fetched.glob("*/*/") if fetched.is_dir() else []
+def remove_partials(store: Path) -> int:
+    """Delete the temporary files that killed runs left in `store`; returns how many."""
+    folders = store.glob("*/*/") if store.is_dir() else []
     return sum(len(remove_orphans(folder)) for folder in folders)
 
 
 async def fetch_all(
     jobs: Iterable[Job],
-    fetched: Path,
+    store: Path,
     policy: Policy,
     on_outcome: Callable[[Outcome], None] = lambda o: None,
     on_bytes: Callable[[int], None] = lambda n: None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Outcome]:
     """Fetch every job with `policy.concurrency` workers; outcomes in the order they ended."""
-    remove_partials(fetched)
+    remove_partials(store)
     queue: asyncio.Queue[Job] = asyncio.Queue()
     targets: set[Path] = set()
     for job in jobs:  # posts sharing a file share its target: fetched once
-        if job.target(fetched) not in targets:
-            targets.add(job.target(fetched))
+        if job.target(store) not in targets:
+            targets.add(job.target(store))
             queue.put_nowait(job)
     limiter, outcomes = RateLimiter(policy.rate_limits), []
     timeout = httpx.Timeout(policy.timeout_s)
@@ -258,7 +259,7 @@ async def fetch_all(
         async def worker() -> None:
             while not queue.empty():
                 job = queue.get_nowait()
-                outcome = await fetch_one(client, limiter, job, fetched, policy, on_bytes)
+                outcome = await fetch_one(client, limiter, job, store, policy, on_bytes)
                 outcomes.append(outcome)
                 on_outcome(outcome)
 

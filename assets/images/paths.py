@@ -14,6 +14,8 @@ def index_dir(layout: Layout) -> Path:
 
 
 def fetched_dir(layout: Layout) -> Path:
-    """Where downloaded images go: `<image root>/fetched/<site>/<md5[0:2]>/<md5>.<ext>`, a
-    loose md5 layout the default source (the image root, layout auto) finds."""
+    """Where downloaded images go: `<image root>/fetched/<YYYY-MM-DD>/<site>/<md5[0:2]>/
+    <md5>.<ext>`, a loose md5 layout the default source (the image root, layout auto) finds.
+    A folder per UTC day of download, so a day's downloads change only that day's folders and
+    the next index scan lists only them (not every md5 folder of the whole store)."""
     return layout.images / "fetched"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -73,7 +74,7 @@ def invoke(home: Path, config: Path, *args: str):
 
 def stored(home: Path) -> dict[str, bytes]:
     fetched = home / "images" / "fetched"
-    return {p.stem: p.read_bytes() for p in fetched.rglob("*") if p.is_file()}
+    return {p.stem: p.read_bytes() for p in fetched.rglob("*.*") if not p.name.startswith(".")}
 
 
 def test_urls_lists_what_is_missing_for_img2dataset(home, files, tmp_path):
@@ -115,6 +116,19 @@ def test_fetch_stores_checked_files_quarantines_the_rest_and_resumes(home, files
     retried = invoke(home, config, "images", "fetch", "--retry-failed")
     assert retried.exit_code == 0, retried.output
     assert sorted(hit.path for hit in server.hits) == sorted([files[4].path, files[5].path])
+
+
+def test_files_stored_on_an_earlier_day_are_not_fetched_again(home, files, server, tmp_path):
+    config = write_config(tmp_path)
+    assert invoke(home, config, "images", "fetch").exit_code == 0
+    fetched = load_profile(home=home).layout.images / "fetched"
+    [today] = [p for p in fetched.iterdir() if not p.name.startswith(".")]
+    os.rename(today, fetched / "2026-01-01")  # as if fetched on an earlier day
+    server.hits.clear()
+    again = invoke(home, config, "images", "fetch")
+    assert again.exit_code == 0, again.output
+    assert "4 already stored" in again.output and server.hits == []
+    assert set(stored(home)) == {f.md5 for f in files[:4]}
 
 
 def test_fetch_limit_and_site(home, files, server, tmp_path):
