@@ -4,7 +4,9 @@ Ingestion and embedding are partitioned (one partition per raw file) and everyth
 them is not, so the lineage runs as two jobs: `ingest` for one raw file (its posts, then the
 embeddings of its new images), `main` for the rest. `scoretag run` (and the UI's
 "Materialize all", as a backfill) runs both in order. `embed` re-embeds raw files alone:
-backfill it over every partition after switching the backbone.
+backfill it over every partition after switching the backbone. `images` downloads what is
+missing (when `[images] fetch` is on) and refreshes the image index; the late-images sensor
+then embeds the raw files whose images arrived after they were embedded.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ LABELS_JOB = "labels"
 RAW_POSTS = dg.AssetKey("raw_posts")
 EMBEDDINGS = dg.AssetKey("embeddings")
 PER_RAW_FILE = dg.AssetSelection.assets(RAW_POSTS, EMBEDDINGS)
+IMAGES_JOB = "images"
+IMAGE_FILES = dg.AssetKey("image_files")
+IMAGE_INDEX = dg.AssetKey("image_index")
 RATING_POOL = dg.AssetKey("rating_pool")
 NORMALIZED_SCORES = dg.AssetKey("normalized_scores")
 SCORED_CATALOG = dg.AssetKey("scored_catalog")
@@ -36,6 +41,15 @@ embed_job = dg.define_asset_job(
     EMBED_JOB,
     selection=dg.AssetSelection.assets(EMBEDDINGS),
     description="Embed the images of one raw file with the configured backbone.",
+)
+
+images_job = dg.define_asset_job(
+    IMAGES_JOB,
+    selection=dg.AssetSelection.assets(IMAGE_FILES, IMAGE_INDEX),
+    description=(
+        "Download the missing images (when [images] fetch is on) and refresh the image index "
+        "from what changed; the late-images sensor then embeds raw files with new images."
+    ),
 )
 
 main_job = dg.define_asset_job(
@@ -70,6 +84,6 @@ labels_job = dg.define_asset_job(
 def job_defs() -> dg.Definitions:
     from assets.head.jobs import pool_uncertainty_job
 
-    jobs = [ingest_job, embed_job, main_job, catalog_job, pool_job, labels_job]
+    jobs = [ingest_job, embed_job, images_job, main_job, catalog_job, pool_job, labels_job]
     jobs.append(pool_uncertainty_job)
     return dg.Definitions(jobs=jobs)

@@ -1,7 +1,8 @@
 """Run the lineage of the active profile on its own Dagster instance, as the UI would see it:
 first every raw file that is new or changed (one `ingest` run per file: posts, then
-embeddings), then `embed` for raw files not yet embedded with the profile's backbone, then
-`main`, or another job of the Definitions, or an asset selection."""
+embeddings), then `images` (download what is missing when on, refresh the image index), then
+`embed` for raw files not yet embedded with the profile's backbone or with images that
+arrived since, then `main`, or another job of the Definitions, or an asset selection."""
 
 from __future__ import annotations
 
@@ -13,17 +14,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.errors import DagsterInvalidSubsetError
 
-from assets.embeddings.assets import POST_COLUMNS, store_for
-from assets.embeddings.pending import new_images
-from assets.images.find import load_index
-from assets.ingest.paths import RawFile, inbox_files
-from orchestration import objectstore
+from assets.ingest.paths import RawFile
+from orchestration.backlog import unembedded
 from orchestration.inbox import register, stale_files
-from orchestration.jobs import EMBED_JOB, INGEST_JOB, MAIN_JOB, POOL_JOB
+from orchestration.jobs import EMBED_JOB, IMAGES_JOB, INGEST_JOB, MAIN_JOB, POOL_JOB
 from orchestration.profile import Profile, activate, set_pool_limits
-from orchestration.resources import BackboneResource
 
-IMAGE_INDEX = dg.AssetKey("image_index")
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -181,26 +177,6 @@ def _per_file(
         collect(instance, [result.run_id], outcome)
 
 
-def unembedded(profile: Profile) -> list[RawFile]:
-    """Ingested raw files that the profile's backbone has not embedded (a new backbone, or
-    files ingested before embeddings existed), and those with images the image index
-    locates that their latest embeddings run was not asked for (images that arrived
-    later). Reads the index; never rescans it."""
-    layout, settings = profile.layout, profile.settings
-    store = store_for(layout, BackboneResource.from_settings(settings.backbone))
-    ingested = [raw for raw in inbox_files(layout) if raw.output(layout, "posts").is_file()]
-    pending = [raw for raw in ingested if not store.requested_path(raw.key).is_file()]
-    embedded = [raw for raw in ingested if raw not in pending]
-    if embedded:
-        index = load_index(layout, settings)
-        for raw in embedded:
-            posts = objectstore.read_parquet(raw.output(layout, "posts"), columns=POST_COLUMNS)
-            requested = objectstore.read_parquet(store.requested_path(raw.key))
-            if new_images(posts, requested, index, settings.pool.non_image_exts):
-                pending.append(raw)
-    return pending
-
-
 def ingest_files(
     profile: Profile,
     defs: dg.Definitions,
@@ -280,10 +256,9 @@ def run_lineage(
         if (ingest and not per_file_only) or job == INGEST_JOB:
             stale = stale_files(instance, profile.layout)
             _per_file(instance, defs, INGEST_JOB, stale, outcome, on_step)
-        if ingest and not per_file_only:
-            on_step("scanning the image sources")
-            _run_selection(instance, defs, [IMAGE_INDEX], outcome)
         if (ingest and not per_file_only) or job == EMBED_JOB:
+            on_step("fetching (when on) and scanning the images")
+            _run(instance, defs, IMAGES_JOB, outcome)
             _per_file(instance, defs, EMBED_JOB, unembedded(profile), outcome, on_step)
         if per_file_only:
             return outcome

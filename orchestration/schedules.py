@@ -1,13 +1,15 @@
 """Daily schedules, on by default and switchable in the UI: `daily_ingest` ingests every new or
-changed inbox file (one `ingest` run each, embeddings included), and `daily_rescore`, a while
-later, runs the incremental path (normalize, then score the posts without a score under the
-active head). Between ticks the inbox sensor and the automation sensor do the same as soon as
-a file lands."""
+changed inbox file (one `ingest` run each, embeddings included); `daily_images`, a while
+later, downloads what is missing (when `[images] fetch` is on) and refreshes the image index,
+after which the late-images sensor embeds the raw files with new images; `daily_rescore`
+runs the incremental path (normalize, then score the posts without a score under the active
+head). Between ticks the inbox sensor and the automation sensor ingest and embed as soon as a
+file lands."""
 
 import dagster as dg
 
 from orchestration.inbox import register, stale_files
-from orchestration.jobs import catalog_job, ingest_job
+from orchestration.jobs import catalog_job, images_job, ingest_job
 from orchestration.profile import Profile
 from orchestration.resources import ScoretagResource
 
@@ -45,6 +47,16 @@ def schedule_defs(profile: Profile) -> dg.Definitions:
             "caption shards."
         ),
     )
-    return dg.Definitions(
-        schedules=[_daily_ingest(settings.cron(), settings.timezone), daily_rescore]
+    daily_images = dg.ScheduleDefinition(
+        name="daily_images",
+        job=images_job,
+        cron_schedule=settings.cron(settings.images_after_minutes),
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            "Download the images the new posts point at (when [images] fetch is on) and "
+            "refresh the image index; the late-images sensor embeds what arrived."
+        ),
     )
+    daily_ingest = _daily_ingest(settings.cron(), settings.timezone)
+    return dg.Definitions(schedules=[daily_ingest, daily_images, daily_rescore])

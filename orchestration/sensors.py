@@ -1,5 +1,6 @@
 """Sensors: the inbox sensor turns each raw file dropped into `inbox/<site>/` into a raw_posts
-partition and requests its ingestion; the labels sensor follows the label store; the pool
+partition and requests its ingestion; the late-images sensor embeds the raw files whose
+images arrived after they were embedded; the labels sensor follows the label store; the pool
 limits sensor keeps the instance's concurrency pools at the profile's limits."""
 
 import json
@@ -10,8 +11,9 @@ import dagster as dg
 from assets.ingest.assets import raw_files
 from assets.ingest.paths import inbox_files, signature
 from assets.labels.store import LabelStore
+from orchestration.backlog import unembedded
 from orchestration.inbox import ingested_signature
-from orchestration.jobs import ingest_job, labels_job
+from orchestration.jobs import IMAGE_INDEX, embed_job, ingest_job, labels_job
 from orchestration.profile import apply_pool_limits
 from orchestration.resources import ScoretagResource
 
@@ -48,6 +50,32 @@ def inbox_sensor(
         run_requests=requests,
         dynamic_partitions_requests=[raw_files.build_add_request(added)] if added else [],
         cursor=json.dumps(seen, sort_keys=True),
+    )
+
+
+@dg.sensor(
+    job=embed_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def late_images_sensor(
+    context: dg.SensorEvaluationContext, scoretag: ScoretagResource
+) -> dg.SensorResult | dg.SkipReason:
+    """After each image index refresh, an `embed` run for every raw file with images the
+    index found since its last embeddings run (downloaded later, a tar shard added), and for
+    raw files the backbone has not embedded: nothing is ingested again."""
+    latest = context.instance.fetch_materializations(IMAGE_INDEX, limit=1).records
+    if not latest or str(latest[0].storage_id) == (context.cursor or ""):
+        return dg.SkipReason("the image index was not refreshed since the last look")
+    tick = latest[0].storage_id
+    files = unembedded(scoretag.load())
+    if not files:
+        return dg.SensorResult(
+            skip_reason="no raw file has images its embeddings were not asked for",
+            cursor=str(tick),
+        )
+    context.log.info(f"{len(files)} raw files to embed: {', '.join(f.key for f in files[:10])}")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=f.key, run_key=f"{f.key}@{tick}") for f in files],
+        cursor=str(tick),
     )
 
 
@@ -97,5 +125,6 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def sensor_defs() -> dg.Definitions:
-    sensors = [inbox_sensor, labels_sensor, pool_limits_sensor, automation_sensor]
+    sensors = [inbox_sensor, late_images_sensor, labels_sensor, pool_limits_sensor]
+    sensors.append(automation_sensor)
     return dg.Definitions(sensors=sensors)

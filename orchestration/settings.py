@@ -310,6 +310,7 @@ class ScheduleSettings(_Strict):
 
     daily_at: str = Field(default="04:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # HH:MM
     timezone: str = "UTC"
+    images_after_minutes: int = Field(default=30, ge=0, le=720)  # after the ingest tick
     rescore_after_minutes: int = Field(default=60, ge=0, le=720)  # after the ingest tick
 
     def cron(self, delay_minutes: int = 0) -> str:

@@ -60,11 +60,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         runs = instance.get_run_records()
         jobs = sorted(r.dagster_run.job_name for r in runs)
-        # One ingest run per raw file, one refresh of the image index (a run of the asset
-        # selection [image_index]) after them, the pool draw, and main.
-        assert jobs == ["__ASSET_JOB"] + ["ingest"] * RAW_FILES + ["main", "pool"]
-        [scan] = [r.dagster_run for r in runs if r.dagster_run.job_name == "__ASSET_JOB"]
-        assert scan.asset_selection == {dg.AssetKey("image_index")}
+        # One ingest run per raw file, the images job (fetch when on, refresh the image
+        # index) after them, the pool draw, and main.
+        assert jobs == ["images"] + ["ingest"] * RAW_FILES + ["main", "pool"]
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     scores = pl.read_parquet(output_path(Layout(home=tmp_path)))
     truth = pl.read_parquet(tmp_path / "demo" / "posts.parquet")
@@ -91,7 +89,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(tmp_path: Path):
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         jobs = sorted(r.dagster_run.job_name for r in instance.get_run_records())
     # no file ingested again; the image index is refreshed again (an incremental scan)
-    assert jobs == ["__ASSET_JOB"] * 2 + ["ingest"] * RAW_FILES + ["main", "main", "pool", "pool"]
+    assert jobs == ["images"] * 2 + ["ingest"] * RAW_FILES + ["main", "main", "pool", "pool"]
     assert pl.read_parquet(output_path(Layout(home=tmp_path))).equals(scores)
     with LabelStore(tmp_path / "labels.sqlite", read_only=True) as store:
         assert store.events().height == events.height
