@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,12 +18,17 @@ def test_bench_images_rescans_only_what_is_new(tmp_path: Path):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["files"] == 3000 and figures["files_kind"].startswith("empty")
-    assert figures["indexed"] == 3000 + 2 * figures["new_files"]
+    new = figures["new_files"]
+    assert figures["indexed"] == 3000 + 3 * new
     first, rescan = figures["first_scan"], figures["rescan"]
     assert first["folders_listed"] == first["folders"] and first["tars_read"] == 2
     # the root, which gained a folder, the new folder, and shards/, which gained a tar
     assert rescan["folders_listed"] == 3 and rescan["tars_read"] == 1
-    assert figures["rescan_spread"]["tars_read"] == 0
+    # a day's downloads: the root (which gained fetched/), fetched/, the day, its site and
+    # the md5 folders the day's files went to; no other md5 folder, no tar
+    day = {hashlib.md5(str(i).encode()).hexdigest()[:2] for i in range(3000 + new, 3000 + 2 * new)}
+    assert figures["rescan_fetched"]["folders_listed"] == 4 + len(day)
+    assert figures["rescan_fetched"]["tars_read"] == figures["rescan_spread"]["tars_read"] == 0
     assert figures["embeddings_partition_requested"] == figures["pool_located"] > 0
     assert figures["scans_by_partition_and_pool"] == 0
     for key in ("first_scan_seconds", "rescan_seconds", "rescan_over_first", "peak_rss_mb"):
