@@ -12,6 +12,7 @@ from orchestration.inbox import register, stale_files
 from orchestration.jobs import catalog_job, images_job, ingest_job
 from orchestration.profile import Profile
 from orchestration.resources import ScoretagResource
+from orchestration.settings import ScheduleSettings
 
 
 def _daily_ingest(cron: str, timezone: str) -> dg.ScheduleDefinition:
@@ -34,29 +35,37 @@ def _daily_ingest(cron: str, timezone: str) -> dg.ScheduleDefinition:
     return daily_ingest
 
 
+def _daily_job(
+    settings: ScheduleSettings, name: str, job, delay_minutes: int, description: str
+) -> dg.ScheduleDefinition:
+    """A job run every day, `delay_minutes` after the daily ingest tick."""
+    return dg.ScheduleDefinition(
+        name=name,
+        job=job,
+        cron_schedule=settings.cron(delay_minutes),
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
+
+
 def schedule_defs(profile: Profile) -> dg.Definitions:
     settings = profile.settings.schedule
-    daily_rescore = dg.ScheduleDefinition(
-        name="daily_rescore",
-        job=catalog_job,
-        cron_schedule=settings.cron(settings.rescore_after_minutes),
-        execution_timezone=settings.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=(
-            "Normalize, score the posts the active head has not scored yet, and refresh the "
-            "caption shards."
-        ),
+    daily_images = _daily_job(
+        settings,
+        "daily_images",
+        images_job,
+        settings.images_after_minutes,
+        "Download the images the new posts point at (when [images] fetch is on) and refresh "
+        "the image index; the late-images sensor embeds what arrived.",
     )
-    daily_images = dg.ScheduleDefinition(
-        name="daily_images",
-        job=images_job,
-        cron_schedule=settings.cron(settings.images_after_minutes),
-        execution_timezone=settings.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=(
-            "Download the images the new posts point at (when [images] fetch is on) and "
-            "refresh the image index; the late-images sensor embeds what arrived."
-        ),
+    daily_rescore = _daily_job(
+        settings,
+        "daily_rescore",
+        catalog_job,
+        settings.rescore_after_minutes,
+        "Normalize, score the posts the active head has not scored yet, and refresh the "
+        "caption shards.",
     )
     daily_ingest = _daily_ingest(settings.cron(), settings.timezone)
     return dg.Definitions(schedules=[daily_ingest, daily_images, daily_rescore])

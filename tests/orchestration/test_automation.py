@@ -47,20 +47,27 @@ def test_the_automation_sensor_and_the_schedules_are_on_by_default(tmp_path):
     defs = build_defs(load_profile("demo", tmp_path))
     sensor = defs.resolve_sensor_def("scoretag_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    for name in ("daily_ingest", "daily_rescore"):
+    for name in ("daily_ingest", "daily_images", "daily_rescore"):
         schedule = defs.resolve_schedule_def(name)
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert defs.resolve_schedule_def("daily_ingest").cron_schedule == "0 4 * * *"
     assert defs.resolve_schedule_def("daily_rescore").cron_schedule == "0 5 * * *"
     assert defs.resolve_schedule_def("daily_rescore").job_name == "catalog"
+    assert defs.resolve_schedule_def("daily_images").cron_schedule == "30 4 * * *"
+    assert defs.resolve_schedule_def("daily_images").job_name == "images"
+    sensor = defs.resolve_sensor_def("late_images_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING and sensor.job_name == "embed"
 
 
 def test_the_schedule_time_is_configurable(tmp_path):
     config = tmp_path / "late.toml"
-    config.write_text('[schedule]\ndaily_at = "23:30"\nrescore_after_minutes = 45\n')
+    config.write_text(
+        '[schedule]\ndaily_at = "23:30"\nimages_after_minutes = 20\nrescore_after_minutes = 45\n'
+    )
     defs = build_defs(load_profile("demo", tmp_path, config))
     assert defs.resolve_schedule_def("daily_ingest").cron_schedule == "30 23 * * *"
     assert defs.resolve_schedule_def("daily_rescore").cron_schedule == "15 0 * * *"
+    assert defs.resolve_schedule_def("daily_images").cron_schedule == "50 23 * * *"
     assert ScheduleSettings(daily_at="07:05").cron() == "5 7 * * *"
 
 
