@@ -272,7 +272,7 @@ class CaptionSettings(_Strict):
     underscores_to_spaces: bool = True
     escape_parentheses: bool = True  # `\(` and `\)`, as A1111-style prompts need
     keep_tokens_separator: str = ""  # e.g. "|||": written between the fixed tags and the rest
-    formats: tuple[Literal["parquet", "jsonl", "kohya", "kohya_json", "webdataset"], ...] = (
+    formats: tuple[Literal["parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf"], ...] = (
         "parquet",
     )
     shard_size: int = Field(default=10_000, ge=1)

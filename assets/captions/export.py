@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from assets.captions import simpletuner
 from assets.captions.buckets import Calibration
 from assets.captions.calibration import (
     Policy,
@@ -25,23 +26,11 @@ from assets.captions.calibration import (
     store,
 )
 from assets.captions.captions import CaptionRules, build_captions, score_tags
-from assets.captions.formats import ROW_COLUMNS
+from assets.captions.formats import HF_SCHEMA, ROW_COLUMNS
 from assets.captions.selection import Filter, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
+from assets.captions.sizes import SIZED, read_sizes
 from assets.catalog import lock
-
-SIMPLETUNER = {
-    "caption_strategy": "parquet",
-    "metadata_backend": "parquet",
-    "parquet": {
-        "filename_column": "filename",
-        "caption_column": "caption",
-        "fallback_caption_column": "tags",
-        "width_column": "width",
-        "height_column": "height",
-        "identifier_includes_extension": True,
-    },
-}
 
 
 class CalibrationNeeded(RuntimeError):
@@ -130,6 +119,8 @@ def export_catalog(
         posts = select_posts(con, head, request.where)
     sha512 = images.sha512() if images.sha512 and posts["md5"].null_count() else None
     located = with_images(posts, request.target.fmt, images.root, images.index(), sha512)
+    if request.target.fmt in SIZED:
+        located = read_sizes(located, request.target.workers)
     result = Result(
         head,
         calibration=calibration,
@@ -142,7 +133,11 @@ def export_catalog(
     result.message = _describe(result, request)
     result.examples = examples(located.rows, request.rules)
     header = _header(result, request)
+    if request.target.fmt in simpletuner.FORMATS:
+        header["simpletuner"] = simpletuner.manifest_entry(images.root)
     result.outcome = write_shards(located.rows, request.rules, request.target, header)
+    if request.target.fmt in simpletuner.FORMATS:
+        simpletuner.write_config(request.target.out, result.outcome.manifest, images.root)
     return result
 
 
@@ -195,7 +190,8 @@ def _header(result: Result, request: Request) -> dict:
     }
     if request.target.fmt in ("parquet", "jsonl"):
         header["columns"] = list(ROW_COLUMNS)
-        header["simpletuner"] = SIMPLETUNER
+    if request.target.fmt == "hf":
+        header["columns"] = list(HF_SCHEMA.names)
     return header
 
 

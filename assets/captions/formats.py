@@ -4,15 +4,21 @@
   image's path under the image root (SimpleTuner's `filename_column`, with
   `identifier_includes_extension`), `caption` its caption (`caption_column`), `tags` the
   post's own tags as in the caption (a `fallback_caption_column`), `width` and `height` its
-  size (`width_column`, `height_column`). `image_path` is absolute; for an image inside a
-  tar shard it is the tar's path, and `tar_offset`, `tar_length` give the bytes.
+  size read from the file (`width_column`, `height_column`; sizes.py). `image_path` is
+  absolute. SimpleTuner refuses a null filename, so images inside tar shards or outside the
+  image root are left out (`tar_offset`, `tar_length` stay null).
 - `kohya_json`: kohya's fine-tuning metadata, `{image path: {"caption": ..., "tags": ...}}`.
 - `kohya`: a caption file per image (`caption_extension`), in a tree mirroring the image root
   under the export folder (each image linked beside its caption, so the tree is a
   `train_data_dir`) or beside the images themselves. The shard itself is an index: one line
   per caption file, its path and sha256.
-- `webdataset`: tar shards of `<key>.<ext>` (the image), `<key>.txt` (caption) and
-  `<key>.json` (the row without the caption), keys `<site>_<post_id>`.
+- `webdataset`: tar shards of `<key>.jpg` (the image's own bytes, whatever its format:
+  one field name for every sample, as `datasets` requires; PIL reads the format from the
+  bytes), `<key>.txt` (caption) and `<key>.json` (the row without the caption, the real
+  format in `file_ext`, no nulls), keys `<site>_<post_id>` (no dots).
+- `hf`: parquet shards for Hugging Face `datasets`: an `image` column of the `Image` feature
+  (the image's bytes), the caption and the metadata, the features in the schema's
+  `huggingface` metadata, so `load_dataset("parquet", ...)` decodes the images.
 
 Shards are deterministic: the same rows give the same bytes (no timestamps, fixed tar
 headers).
@@ -29,20 +35,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset")
+FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf")
 SUFFIX = {
     "parquet": ".parquet",
     "jsonl": ".jsonl",
     "kohya": ".files",
     "kohya_json": ".json",
     "webdataset": ".tar",
+    "hf": ".parquet",
 }
 # Formats whose trainer opens the image file itself: an image inside a tar shard cannot go.
-NEED_LOOSE_FILES = ("kohya", "kohya_json")
+NEED_LOOSE_FILES = ("kohya", "kohya_json", "parquet", "jsonl")
 # Formats that place caption files by the image's path under the image root.
-NEED_ROOT = ("kohya",)
+# parquet, jsonl: SimpleTuner finds a row by the image's path under its instance_data_dir.
+NEED_ROOT = ("kohya", "parquet", "jsonl")
 ROW_COLUMNS: dict[str, pl.DataType] = {
     "filename": pl.String,
     "image_path": pl.String,
@@ -171,18 +180,38 @@ def _image_bytes(path: str, offset: int | None, length: int | None) -> bytes:
         return f.read(length)
 
 
+# Every sample's image member is `<key>.jpg`, whatever the image's format: `datasets` wants
+# the same fields in every sample, and it and `webdataset` decode by the bytes (PIL).
+WEBDATASET_IMAGE = "jpg"
+
+
+def sample_key() -> pl.Expr:
+    """`<site>_<post_id>`: webdataset splits a member's name at its first dot."""
+    key = pl.col("site") + "_" + pl.col("post_id").cast(pl.String)
+    return key.str.replace_all(".", "_", literal=True)
+
+
+def _webdataset_meta() -> list[pl.Expr]:
+    """The `.json` fields: no nulls (strings empty where unknown), so that every sample has
+    the same fields of the same types, as `datasets` infers them from the first samples."""
+    columns = [*METADATA_COLUMNS, "file_ext"]
+    return [
+        pl.col(c).cast(pl.String).fill_null("")
+        if ROW_COLUMNS.get(c, pl.String) == pl.String
+        else pl.col(c)
+        for c in columns
+    ]
+
+
 def webdataset_members(rows: pl.DataFrame) -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) of each sample: image, caption, metadata. `rows` also has the
     image's `file_ext`."""
-    meta = rows.select(
-        key=pl.col("site") + "_" + pl.col("post_id").cast(pl.String),
-        json=pl.struct(METADATA_COLUMNS).struct.json_encode(),
-    )
-    columns = ("file_ext", "caption", "image_path", "tar_offset", "tar_length")
-    for key, row_json, (ext, caption, path, offset, length) in zip(
+    meta = rows.select(key=sample_key(), json=pl.struct(_webdataset_meta()).struct.json_encode())
+    columns = ("caption", "image_path", "tar_offset", "tar_length")
+    for key, row_json, (caption, path, offset, length) in zip(
         meta["key"], meta["json"], rows.select(columns).iter_rows(), strict=True
     ):
-        yield f"{key}.{ext or 'img'}", _image_bytes(path, offset, length)
+        yield f"{key}.{WEBDATASET_IMAGE}", _image_bytes(path, offset, length)
         yield f"{key}.txt", caption.encode()
         yield f"{key}.json", row_json.encode()
 
@@ -192,6 +221,49 @@ def write_webdataset(rows: pl.DataFrame, target: Path) -> None:
     with tarfile.open(target, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, data in webdataset_members(rows):
             tar.addfile(_member(name, len(data)), io.BytesIO(data))
+
+
+HF_IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+HF_VALUES: dict[str, tuple[pl.DataType, pa.DataType, str]] = {
+    "caption": (pl.String, pa.string(), "string"),
+    "tags": (pl.String, pa.string(), "string"),
+    "keep_tokens": (pl.Int32, pa.int32(), "int32"),
+    "score": (pl.Float64, pa.float64(), "float64"),
+    "bucket": (pl.Int32, pa.int32(), "int32"),
+    "rating": (pl.String, pa.string(), "string"),
+    "site": (pl.String, pa.string(), "string"),
+    "post_id": (pl.Int64, pa.int64(), "int64"),
+    "md5": (pl.String, pa.string(), "string"),
+    "width": (pl.Int32, pa.int32(), "int32"),
+    "height": (pl.Int32, pa.int32(), "int32"),
+    "file_ext": (pl.String, pa.string(), "string"),
+}
+# The features as `datasets` writes them into a parquet schema's metadata, and reads them.
+HF_FEATURES = {
+    "image": {"_type": "Image"},
+    **{c: {"dtype": dtype, "_type": "Value"} for c, (_, _, dtype) in HF_VALUES.items()},
+}
+HF_SCHEMA = pa.schema(
+    [("image", HF_IMAGE), *((c, t) for c, (_, t, _) in HF_VALUES.items())],
+    metadata={"huggingface": json.dumps({"info": {"features": HF_FEATURES}})},
+)
+HF_ROW_GROUP = 100  # images per row group, as the Hub advises for image datasets
+
+
+def write_hf(rows: pl.DataFrame, target: Path) -> None:
+    """Write the `hf` parquet shard to `target`, a row group at a time."""
+    with pq.ParquetWriter(target, HF_SCHEMA, compression="zstd") as writer:
+        for start in range(0, rows.height, HF_ROW_GROUP):
+            part = rows.slice(start, HF_ROW_GROUP)
+            names = part.select(sample_key() + "." + pl.col("file_ext").fill_null("img"))
+            where = part.select("image_path", "tar_offset", "tar_length").rows()
+            images = [
+                {"bytes": _image_bytes(*place), "path": name}
+                for place, name in zip(where, names.to_series(), strict=True)
+            ]
+            values = part.select(pl.col(c).cast(t) for c, (t, _, _) in HF_VALUES.items())
+            table = values.to_arrow().add_column(0, "image", pa.array(images, HF_IMAGE))
+            writer.write_table(table.cast(HF_SCHEMA))
 
 
 def read_rows(fmt: str, path: Path) -> pl.DataFrame:
@@ -220,6 +292,8 @@ def read_rows(fmt: str, path: Path) -> pl.DataFrame:
         )
     if fmt == "webdataset":
         return _read_webdataset(path)
+    if fmt == "hf":
+        return pl.from_arrow(pq.read_table(path, columns=list(HF_VALUES)))
     if fmt == "kohya":
         return _read_sidecars(path)
     raise ValueError(check_format(fmt))

@@ -35,6 +35,7 @@ from assets.captions.formats import (
     rows_of,
     sidecar_index,
     sidecars,
+    write_hf,
     write_webdataset,
 )
 from assets.images.names import IMAGE_EXTS
@@ -122,8 +123,8 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
 
 def stage_shard(index: int, captioned: pl.DataFrame, target: Target, known: dict) -> _Staged:
     """Write shard `index` to a temporary file unless it is already there, unchanged."""
-    if target.fmt == "webdataset":
-        return _stage_tar(index, captioned, target, known)
+    if target.fmt in FILE_WRITERS:
+        return _stage_file(index, captioned, target, known)
     encode: dict[str, Callable[[pl.DataFrame], bytes]] = {
         "parquet": lambda c: parquet_bytes(rows_of(c)),
         "jsonl": lambda c: jsonl_bytes(rows_of(c)),
@@ -140,12 +141,20 @@ def stage_shard(index: int, captioned: pl.DataFrame, target: Target, known: dict
     return staged
 
 
-def _stage_tar(index: int, captioned: pl.DataFrame, target: Target, known: dict) -> _Staged:
-    # Image bytes make a tar too big to hold in memory: it is hashed once on disk.
-    tmp = temporary_name(target.out / f"shard-{index:05d}.tar")
-    write_webdataset(captioned, tmp)
+# Formats that carry the images' bytes: a shard too big to hold in memory, written to disk.
+FILE_WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {
+    "webdataset": write_webdataset,
+    "hf": write_hf,
+}
+
+
+def _stage_file(index: int, captioned: pl.DataFrame, target: Target, known: dict) -> _Staged:
+    # It is hashed once on disk.
+    suffix = SUFFIX[target.fmt]
+    tmp = temporary_name(target.out / f"shard-{index:05d}{suffix}")
+    FILE_WRITERS[target.fmt](captioned, tmp)
     sha = manifests.sha256_file(tmp)
-    name = manifests.shard_name(index, sha, SUFFIX["webdataset"])
+    name = manifests.shard_name(index, sha, suffix)
     staged = _Staged(index, name, sha, captioned.height, tmp.stat().st_size, tmp)
     if known.get(name) == sha and (target.out / name).is_file():
         tmp.unlink()

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from scoretag.cli.common import console, current_profile
 
-FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset")
+FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf")
 STYLES = ("v6", "v7", "none")
 UNTRAINED = "scores from a head on an untrained backbone: no quality signal in these tags"
 
@@ -59,6 +59,7 @@ def export(
     scoretag export --format parquet --style v6 --min-bucket 4 --out shards/
     scoretag export --format kohya --style v7 --ratings g,s --out kohya/
     scoretag export --format webdataset --out s3://bucket/shards/
+    scoretag export --format hf --out hf/
 
     The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
     Re-running rewrites only the shards whose content changed.

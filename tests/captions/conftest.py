@@ -10,18 +10,32 @@ canonical); danbooru:9 is deleted; e621:10 has no image file. `derpibooru:1` has
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from PIL import Image
 
 from assets.catalog.statements import schema
 from orchestration.storage import Layout
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HEAD = "h1"
+
+
+def image_bytes(key: str) -> bytes:
+    """A small PNG (4x3) coloured by `key`: different bytes for each image, a size that the
+    catalog's width and height are not."""
+    colour = tuple(hashlib.md5(key.encode()).digest()[:3])
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PONY = image_bytes("pony picture")
 
 
 def _md5(key: str) -> str:
@@ -57,7 +71,7 @@ def _post(site: str, i: int, **extra) -> dict:
 
 def catalog_posts() -> list[dict]:
     posts = [_post(site, i) for site in ("danbooru", "e621") for i in range(1, 11)]
-    sha512 = hashlib.sha512(b"pony picture").hexdigest()
+    sha512 = hashlib.sha512(PONY).hexdigest()
     posts.append(
         _post(
             "derpibooru",
@@ -122,9 +136,9 @@ def write_images(root: Path, posts: list[dict]) -> None:
         if post["post_key"] == "e621:10":
             continue
         if post["md5"] is None:
-            (root / "pony.png").write_bytes(b"pony picture")
+            (root / "pony.png").write_bytes(PONY)
         else:
-            (root / f"{post['md5']}.png").write_bytes(f"image {post['md5']}".encode())
+            (root / f"{post['md5']}.png").write_bytes(image_bytes(post["md5"]))
 
 
 def sha512_table() -> pl.DataFrame:
@@ -132,7 +146,7 @@ def sha512_table() -> pl.DataFrame:
         {
             "site": ["derpibooru"],
             "post_id": [1],
-            "sha512": [hashlib.sha512(b"pony picture").hexdigest()],
+            "sha512": [hashlib.sha512(PONY).hexdigest()],
         }
     )
 
