@@ -4,9 +4,10 @@
 
 Score tags by style: `v6` gives bucket N `score_N, score_{N-1}_up, ..., score_{min}_up` (so
 the best bucket gets `score_9, score_8_up, ...`), `v7` only `score_N`, `none` nothing. The
-score, rating and source tags are the fixed part: `keep_tokens` counts them, for kohya's
-option of the same name, and `keep_tokens_separator` (kohya's, e.g. `|||`) is written
-between them and the rest when asked.
+score, rating and source tags are the fixed part (`prefix`): `keep_tokens` counts them, for
+kohya's option of the same name. `keep_tokens_separator` (kohya's, e.g. `|||`) is not part of
+`caption`: only the kohya formats write it (formats.kohya_caption), since only sd-scripts
+removes it.
 
 The post's tags: character, copyright and artist tags first, then the general tags in the
 site's order; meta tags, the blacklist and a Philomena `artist:` tag whose artist is already
@@ -135,7 +136,8 @@ def fixed_prefix(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
 
 def build_captions(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
     """`frame` (bucket, rating, site and the tag lists) with `caption`, `tags` (the post's own
-    tags as written in the caption) and `keep_tokens`."""
+    tags as written in the caption), `prefix` (the fixed tags) and `keep_tokens`. The caption
+    joins them with ", ", whatever `keep_tokens_separator` says (see kohya_caption)."""
     missing = {"bucket", "rating", "site", *TAG_COLUMNS} - set(frame.columns)
     if missing:
         raise ValueError(f"captions need the columns {', '.join(sorted(missing))}")
@@ -146,12 +148,14 @@ def build_captions(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
     frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)) for c in TAG_COLUMNS)
     prefix = fixed_prefix(frame, rules)
     text = tag_text(frame, rules)
-    joiner = f" {rules.keep_tokens_separator} " if rules.keep_tokens_separator else ", "
     caption = pl.concat_str(
-        prefix["prefix"], pl.when(text != "").then(pl.lit(joiner) + text), ignore_nulls=True
+        prefix["prefix"], pl.when(text != "").then(pl.lit(", ") + text), ignore_nulls=True
     )
     return frame.with_columns(
-        caption=pl.select(caption).to_series(), tags=text, keep_tokens=prefix["keep_tokens"]
+        caption=pl.select(caption).to_series(),
+        tags=text,
+        prefix=prefix["prefix"],
+        keep_tokens=prefix["keep_tokens"],
     )
 
 

@@ -203,6 +203,7 @@ def command_line(
     where: Filter,
     out: Path | str,
     size: int,
+    link: str | None = None,
 ) -> str:
     """The `scoretag export` command that makes this export again."""
     words = ["scoretag", "--profile", profile]
@@ -220,5 +221,8 @@ def command_line(
     words += ["--ratings", ",".join(sorted(where.ratings))]
     if where.sites:
         words += ["--sites", ",".join(sorted(where.sites))]
-    words += ["--shard-size", str(size), "--out", str(out)]
+    words += ["--shard-size", str(size)]
+    if link:
+        words += ["--link", link]
+    words += ["--out", str(out)]
     return shlex.join(words)

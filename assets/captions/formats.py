@@ -7,11 +7,16 @@
   size read from the file (`width_column`, `height_column`; sizes.py). `image_path` is
   absolute. SimpleTuner refuses a null filename, so images inside tar shards or outside the
   image root are left out (`tar_offset`, `tar_length` stay null).
-- `kohya_json`: kohya's fine-tuning metadata, `{image path: {"caption": ..., "tags": ...}}`.
-- `kohya`: a caption file per image (`caption_extension`), in a tree mirroring the image root
-  under the export folder (each image linked beside its caption, so the tree is a
-  `train_data_dir`) or beside the images themselves. The shard itself is an index: one line
-  per caption file, its path and sha256.
+- `kohya_json`: kohya's fine-tuning metadata, `{image path: {"caption": ...}}`: the caption
+  alone, no `tags` (sd-scripts appends `tags` to `caption`, so both would repeat every tag).
+  Each shard holds the posts of one caption group (same `keep_tokens`): one subset each in
+  `dataset_config.toml`.
+- `kohya`: a folder per caption group (score bucket, and whether the site has a source tag)
+  under the export folder, `1_score_<bucket>[_source]`, holding each image (linked or
+  copied) as `<site>_<post_id>.<ext>` beside its caption file (`caption_extension`): one
+  subset of `dataset_config.toml` each, since sd-scripts reads a folder non-recursively with
+  one `keep_tokens`. The shard itself is an index: one line per caption file, its path and
+  sha256.
 - `webdataset`: tar shards of `<key>.jpg` (the image's own bytes, whatever its format:
   one field name for every sample, as `datasets` requires; PIL reads the format from the
   bytes), `<key>.txt` (caption) and `<key>.json` (the row without the caption, the real
@@ -19,6 +24,11 @@
 - `hf`: parquet shards for Hugging Face `datasets`: an `image` column of the `Image` feature
   (the image's bytes), the caption and the metadata, the features in the schema's
   `huggingface` metadata, so `load_dataset("parquet", ...)` decodes the images.
+
+The kohya formats write the caption as sd-scripts and OneTrainer read it (`kohya_caption`):
+`keep_tokens_separator` between the fixed tags and the rest where one is set (sd-scripts
+removes it), and parentheses plain (they tokenize the text as written). The other formats
+never hold the separator.
 
 Shards are deterministic: the same rows give the same bytes (no timestamps, fixed tar
 headers).
@@ -52,6 +62,12 @@ NEED_LOOSE_FILES = ("kohya", "kohya_json", "parquet", "jsonl")
 # Formats that place caption files by the image's path under the image root.
 # parquet, jsonl: SimpleTuner finds a row by the image's path under its instance_data_dir.
 NEED_ROOT = ("kohya", "parquet", "jsonl")
+# sd-scripts' formats: rows grouped by caption group, a dataset_config.toml beside them.
+KOHYA_FORMATS = ("kohya", "kohya_json")
+# The image extensions sd-scripts finds in a folder without optional plugins (IMAGE_EXTENSIONS,
+# library/train_util.py line 104 at 48d368f); OneTrainer reads them all too
+# (SUPPORTED_IMAGE_EXTENSIONS, modules/util/path_util.py line 38).
+KOHYA_IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp")
 ROW_COLUMNS: dict[str, pl.DataType] = {
     "filename": pl.String,
     "image_path": pl.String,
@@ -110,14 +126,41 @@ def _json_string(column: str) -> pl.Expr:
     return encoded.str.slice(5).str.head(-1)  # '{"v":"…"}' -> '"…"'
 
 
+def kohya_caption(captioned: pl.DataFrame, separator: str) -> pl.Series:
+    """The caption as sd-scripts and OneTrainer read it, from `prefix` (the fixed tags) and
+    `tags`: `separator` (`keep_tokens_separator`) between them where set, else ", ";
+    parentheses plain, as both tokenize the caption as written (no prompt syntax)."""
+    joiner = f" {separator} " if separator else ", "
+    tags = (
+        pl.col("tags")
+        .str.replace_all(r"\(", "(", literal=True)
+        .str.replace_all(r"\)", ")", literal=True)
+    )
+    text = pl.concat_str(
+        pl.col("prefix"), pl.when(tags != "").then(pl.lit(joiner) + tags), ignore_nulls=True
+    )
+    return captioned.select(text.alias("caption")).to_series()
+
+
+def kohya_group(source_sites: list[str]) -> pl.Expr:
+    """The folder (and subset) of each row: `1_score_<bucket>`, with `_source` for the sites
+    given a source tag (one more fixed tag). `1_` is the repeats that `--train_data_dir`
+    reads from a folder's name (config_util.py, generate_dreambooth_subsets_config_by_subdirs)."""
+    return pl.concat_str(
+        pl.lit("1_score_"),
+        pl.col("bucket").cast(pl.String),
+        pl.when(pl.col("site").is_in(source_sites)).then(pl.lit("_source")).otherwise(pl.lit("")),
+    )
+
+
 def kohya_json_bytes(rows: pl.DataFrame) -> bytes:
-    """`{image path: {"caption": ..., "tags": ...}}`, one image per line, in row order."""
+    """`{image path: {"caption": ...}}`, one image per line, in row order."""
     entries = rows.select(
         pl.concat_str(
             pl.lit("  "),
             _json_string("image_path"),
             pl.lit(": "),
-            pl.struct("caption", "tags").struct.json_encode(),
+            pl.struct("caption").struct.json_encode(),
         )
     ).to_series()
     body = ",\n".join(entries.to_list())
@@ -126,32 +169,34 @@ def kohya_json_bytes(rows: pl.DataFrame) -> bytes:
 
 @dataclass(frozen=True)
 class Sidecar:
-    """One caption file of the `kohya` format, and the image linked beside it (mirror tree)."""
+    """One caption file of the `kohya` format, and where its image goes beside it."""
 
     path: Path  # absolute
     text: bytes
-    image_link: Path | None  # where the image's link goes, or None (beside the image)
+    image_link: Path  # where the image is linked or copied
     image: Path
 
 
-def sidecars(rows: pl.DataFrame, root: Path, extension: str, mirror_root: Path | None) -> list:
-    """The caption files of a shard: beside each image (`mirror_root` None), or at the
-    image's path under `mirror_root`, its image linked beside it."""
-    stems = rows.select(pl.col("filename").str.replace(r"\.[^./]+$", "")).to_series().to_list()
-    names, captions, paths = (
-        rows["filename"].to_list(),
-        rows["caption"].to_list(),
-        rows["image_path"],
+def sidecar_paths(rows: pl.DataFrame, out: Path, extension: str) -> tuple[list, list]:
+    """Where each row's caption file and image go: `<out>/<folder>/<site>_<post_id>` with the
+    caption extension, and with the image's own extension (lower case). `rows` has `folder`."""
+    named = rows.select(
+        base=pl.concat_str(pl.col("folder"), pl.lit("/"), "site", pl.lit("_"), "post_id"),
+        ext=pl.col("image_path").str.extract(r"\.([^./]+)$").str.to_lowercase(),
     )
-    base = mirror_root if mirror_root is not None else root
+    bases, exts = named["base"].to_list(), named["ext"].to_list()
+    captions = [out / f"{base}{extension}" for base in bases]
+    images = [out / f"{base}.{ext}" for base, ext in zip(bases, exts, strict=True)]
+    return captions, images
+
+
+def sidecars(rows: pl.DataFrame, out: Path, extension: str) -> list[Sidecar]:
+    """The caption files of a shard and their images, in the caption groups' folders."""
+    captions, images = sidecar_paths(rows, out, extension)
+    texts, paths = rows["caption"].to_list(), rows["image_path"].to_list()
     return [
-        Sidecar(
-            base / f"{stem}{extension}",
-            (caption + "\n").encode(),
-            None if mirror_root is None else mirror_root / name,
-            Path(image),
-        )
-        for stem, name, caption, image in zip(stems, names, captions, paths.to_list(), strict=True)
+        Sidecar(path, (text + "\n").encode(), link, Path(image))
+        for path, text, link, image in zip(captions, texts, images, paths, strict=True)
     ]
 
 
@@ -280,7 +325,7 @@ def read_rows(fmt: str, path: Path) -> pl.DataFrame:
             {
                 "image_path": list(entries),
                 "caption": [e["caption"] for e in entries.values()],
-                "tags": [e["tags"] for e in entries.values()],
+                "tags": [e.get("tags") for e in entries.values()],
                 "bucket": [None] * len(entries),
             },
             schema={

@@ -41,7 +41,7 @@ def request_for(
     profile: Profile, fmt: str, out: Path, shown: str | None = None, **overrides
 ) -> Request:
     """An export request from the profile's [captions] settings; `overrides` (style,
-    min_bucket, ratings, sites, shard_size) from the command line win. `shown` is the
+    min_bucket, ratings, sites, shard_size, link) from the command line win. `shown` is the
     destination the manifest's command names, where it is not `out` (an object-store URL the
     export is published to)."""
     settings = profile.settings.captions
@@ -62,8 +62,11 @@ def request_for(
         caption_extension=settings.caption_extension,
         sidecar_layout=settings.sidecar_layout,
         image_root=profile.layout.images,
+        link=given.get("link", "symlink"),
     )
-    command = command_line(profile.name, profile.config, fmt, rules, where, shown or out, size)
+    command = command_line(
+        profile.name, profile.config, fmt, rules, where, shown or out, size, given.get("link")
+    )
     notes = quality_notes(profile, registry(profile.layout).active_version())
     policy = Policy.from_settings(settings)
     return Request(

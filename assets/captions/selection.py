@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from assets.captions.buckets import check_bucket
-from assets.captions.formats import NEED_LOOSE_FILES, NEED_ROOT
+from assets.captions.formats import KOHYA_IMAGE_EXTS, NEED_LOOSE_FILES, NEED_ROOT
 from assets.catalog.statements import statement
 from assets.images.locate import LOCATION, locate
 from orchestration.settings import RATINGS
@@ -26,6 +26,7 @@ from orchestration.storage import SITES
 IMAGE_NOT_FOUND = "image_not_found"
 IMAGE_IN_TAR = "image_in_tar"
 IMAGE_OUTSIDE_ROOT = "image_outside_root"
+IMAGE_TYPE_UNREAD = "image_type_sd_scripts_skips"
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,13 @@ def with_images(
         outside = rows["filename"].is_null()
         dropped[IMAGE_OUTSIDE_ROOT] = int(outside.sum())
         rows = rows.filter(~outside)
+    if fmt == "kohya":
+        # sd-scripts lists a folder's images by extension: a gif or tiff would sit there
+        # unread, its caption unused (formats.KOHYA_IMAGE_EXTS).
+        ext = rows["image_path"].str.extract(r"\.([^./]+)$").str.to_lowercase()
+        unread = ~ext.is_in(list(KOHYA_IMAGE_EXTS)).fill_null(False)
+        dropped[IMAGE_TYPE_UNREAD] = int(unread.sum())
+        rows = rows.filter(~unread)
     return Located(rows, {reason: n for reason, n in dropped.items() if n})
 
 

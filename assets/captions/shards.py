@@ -9,34 +9,54 @@ never named like a shard.
 
 The `kohya` format is the exception: its caption files must sit at fixed names (a trainer
 finds them by the image's name), so each is replaced on its own (atomically, and only when
-its text changed); the shard files are indexes of them.
+its text changed); the shard files are indexes of them. A caption file or image the export
+did not write (not listed by the previous export, nor by the journal of an export killed
+before its manifest) is never replaced: the export stops first, naming them.
+
+The kohya formats group their rows by caption group (kohya_group) before cutting shards, and
+write `dataset_config.toml` (and, for `kohya`, OneTrainer's `concepts.json`) after the
+manifest; see trainers.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from glob import escape as glob_escape
 from pathlib import Path
 
 import polars as pl
 
 from assets.captions import manifest as manifests
-from assets.captions.captions import CaptionRules, build_captions
+from assets.captions.captions import CaptionRules, build_captions, fixed_prefix
 from assets.captions.formats import (
+    KOHYA_FORMATS,
+    KOHYA_IMAGE_EXTS,
     SUFFIX,
     check_format,
     jsonl_bytes,
+    kohya_caption,
+    kohya_group,
     kohya_json_bytes,
     parquet_bytes,
     rows_of,
     sidecar_index,
+    sidecar_paths,
     sidecars,
     write_hf,
     write_webdataset,
+)
+from assets.captions.trainers import (
+    CONCEPTS,
+    DATASET_CONFIG,
+    no_concepts_reason,
+    write_trainer_configs,
 )
 from assets.images.names import IMAGE_EXTS
 from orchestration.atomic import remove_orphans, temporary_name, write_bytes
@@ -50,9 +70,10 @@ class Target:
     out: Path
     shard_size: int = 10_000
     caption_extension: str = ".txt"
-    sidecar_layout: str = "mirror"  # kohya: "mirror" (a tree under `out`) or "beside"
+    sidecar_layout: str = "mirror"  # kohya: a folder per caption group under `out`
     image_root: Path | None = None  # kohya: the images' root
     workers: int = 0  # 0: one per core
+    link: str = "symlink"  # kohya: how images go beside their captions (LINKS)
 
     def __post_init__(self) -> None:
         check_format(self.fmt)
@@ -60,6 +81,14 @@ class Target:
             raise ValueError(f"shards hold at least one post, not {self.shard_size}")
         if self.sidecar_layout not in ("mirror", "beside"):
             raise ValueError(f"sidecar layout is mirror or beside, not {self.sidecar_layout!r}")
+        if self.fmt == "kohya" and self.sidecar_layout == "beside":
+            raise ValueError(
+                "sidecar_layout = beside is not a dataset sd-scripts reads right (it reads each "
+                "folder non-recursively, with one keep_tokens per folder): the kohya export "
+                "writes a folder per score bucket under its own folder; use mirror"
+            )
+        if self.link not in LINKS:
+            raise ValueError(f"images are linked by {', '.join(LINKS)}, not {self.link!r}")
         if self.fmt == "kohya" and self.image_root is None:
             raise ValueError("the kohya format needs the image root")
         if self.caption_extension.lstrip(".").lower() in IMAGE_EXTS:
@@ -67,7 +96,11 @@ class Target:
 
     @property
     def sidecar_root(self) -> Path:
-        return self.out if self.sidecar_layout == "mirror" else self.image_root
+        return self.out
+
+
+LINKS = ("symlink", "hardlink", "copy")
+PENDING = ".kohya-pending.json"  # the files an unfinished kohya export may have written
 
 
 @dataclass
@@ -100,10 +133,26 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
             f"{out} holds a {previous['format']} export: give {target.fmt} its own folder"
         )
     known = {s["name"]: s["sha256"] for s in (previous or {}).get("shards", [])}
-    chunks = [rows.slice(i, target.shard_size) for i in range(0, rows.height, target.shard_size)]
+    if target.fmt in KOHYA_FORMATS:
+        rows = _grouped(rows, rules)
+        chunks = [
+            group.slice(i, target.shard_size)
+            for group in rows.partition_by("folder", maintain_order=True)
+            for i in range(0, group.height, target.shard_size)
+        ]
+    else:
+        chunks = [
+            rows.slice(i, target.shard_size) for i in range(0, rows.height, target.shard_size)
+        ]
+    if target.fmt == "kohya":
+        _claim(rows, target, previous)
 
     def stage(job: tuple[int, pl.DataFrame]) -> _Staged:
-        return stage_shard(job[0], build_captions(job[1], rules), target, known)
+        captioned = build_captions(job[1], rules)
+        if target.fmt in KOHYA_FORMATS:
+            separator = rules.keep_tokens_separator
+            captioned = captioned.with_columns(caption=kohya_caption(captioned, separator))
+        return stage_shard(job[0], captioned, target, known)
 
     with ThreadPoolExecutor(target.workers or os.cpu_count() or 1) as pool:
         staged = list(pool.map(stage, enumerate(chunks)))
@@ -118,7 +167,40 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
     }
     if target.fmt == "kohya":
         manifest["sidecar_root"] = str(target.sidecar_root)
-    return _commit(out, staged, manifest, previous, target)
+        manifest["link"] = target.link
+    if target.fmt in KOHYA_FORMATS:
+        manifest["kohya"] = _subsets(chunks, staged, rules)
+        manifest["sd_scripts"] = DATASET_CONFIG
+    if target.fmt == "kohya":
+        why_not = no_concepts_reason(target.caption_extension, rules)
+        manifest["onetrainer"] = CONCEPTS if why_not is None else f"not written: {why_not}"
+    outcome = _commit(out, staged, manifest, previous, target)
+    if target.fmt in KOHYA_FORMATS:
+        write_trainer_configs(out, manifest, target.caption_extension, rules)
+        (out / PENDING).unlink(missing_ok=True)
+    return outcome
+
+
+def _grouped(rows: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
+    """`rows` with `folder` (the caption group: one keep_tokens each), best bucket first, in
+    export order within a group."""
+    rows = rows.with_columns(folder=kohya_group(sorted(rules.source_tags)))
+    return rows.sort("bucket", "folder", descending=[True, False], maintain_order=True)
+
+
+def _subsets(chunks: list[pl.DataFrame], staged: list[_Staged], rules: CaptionRules) -> list:
+    """Each caption group: folder, keep_tokens, images, and the shards that hold it."""
+    groups: dict[str, dict] = {}
+    for chunk, shard in zip(chunks, staged, strict=True):
+        first = chunk.head(1)
+        keep = int(fixed_prefix(first, rules)["keep_tokens"][0])
+        group = groups.setdefault(
+            first["folder"][0],
+            {"folder": first["folder"][0], "keep_tokens": keep, "images": 0, "shards": []},
+        )
+        group["images"] += chunk.height
+        group["shards"].append(shard.name)
+    return list(groups.values())
 
 
 def stage_shard(index: int, captioned: pl.DataFrame, target: Target, known: dict) -> _Staged:
@@ -163,26 +245,93 @@ def _stage_file(index: int, captioned: pl.DataFrame, target: Target, known: dict
 
 
 def _write_sidecars(captioned: pl.DataFrame, target: Target) -> bytes:
-    """Write each caption file (and, in a mirror tree, the image's link) in place; the
-    shard's bytes are their index."""
-    mirror = target.out if target.sidecar_layout == "mirror" else None
-    files = sidecars(captioned, target.image_root, target.caption_extension, mirror)
+    """Write each caption file (only where its text changed) and place its image beside it;
+    the shard's bytes are their index."""
+    files = sidecars(captioned, target.out, target.caption_extension)
     for sidecar in files:
-        write_bytes(sidecar.path, sidecar.text)
-        if sidecar.image_link is not None:
-            _link(sidecar.image_link, sidecar.image)
+        if not sidecar.path.is_file() or sidecar.path.read_bytes() != sidecar.text:
+            write_bytes(sidecar.path, sidecar.text)
+        _place(sidecar.image_link, sidecar.image, target.link)
     return sidecar_index(files, target.sidecar_root)
 
 
-def _link(link: Path, image: Path) -> None:
-    if link.is_symlink() and Path(os.readlink(link)) == image:
+def _placed(dest: Path, image: Path, link: str) -> bool:
+    """Whether `dest` is already `image`, placed the `link` way."""
+    if link == "symlink":
+        return dest.is_symlink() and Path(os.readlink(dest)) == image
+    if dest.is_symlink() or not dest.is_file():
+        return False
+    if link == "hardlink":
+        return os.path.samefile(dest, image)
+    mine, theirs = dest.stat(), image.stat()
+    return not os.path.samefile(dest, image) and (mine.st_size, mine.st_mtime_ns) == (
+        theirs.st_size,
+        theirs.st_mtime_ns,
+    )
+
+
+def _place(dest: Path, image: Path, link: str) -> None:
+    """`image` at `dest`: a symbolic link, a hard link or a copy (its time kept), replacing
+    what the export put there before."""
+    if _placed(dest, image, link):
         return
-    if link.exists() and not link.is_symlink():
-        raise ValueError(f"{link} is a file, not an image link: the export will not replace it")
-    tmp = temporary_name(link)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(dest)
     tmp.unlink(missing_ok=True)
-    os.symlink(image, tmp)
-    os.replace(tmp, link)
+    try:
+        if link == "symlink":
+            os.symlink(image, tmp)
+        elif link == "hardlink":
+            os.link(image, tmp)
+        else:
+            shutil.copy2(image, tmp)
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        hint = "; --link copy or symlink works across them" if link == "hardlink" else ""
+        raise OSError(f"could not {link} {image} to {dest}: {e.strerror or e}{hint}") from None
+
+
+def _owned(out: Path, previous: dict | None) -> set[Path]:
+    """The files this export may replace in `out`: the caption files the previous kohya
+    export lists, the images beside them, and what an unfinished export's journal lists."""
+    owned: set[Path] = set()
+    if previous and previous.get("format") == "kohya":
+        root = Path(previous.get("sidecar_root", out))
+        for shard in previous["shards"]:
+            owned |= _listed(out / shard["name"], root)
+    journal = out / PENDING
+    if journal.is_file():
+        owned |= {Path(p) for p in json.loads(journal.read_text())}
+    return owned
+
+
+def _claim(rows: pl.DataFrame, target: Target, previous: dict | None) -> None:
+    """Refuse to go on when a caption file or image this export would write is there already
+    and the export did not write it; else journal every path it will write (so an export
+    killed halfway may replace them on its next run)."""
+    captions, images = sidecar_paths(rows, target.out, target.caption_extension)
+    owned = _owned(target.out, previous)
+    owned_stems = {(p.parent, p.name.removesuffix(target.caption_extension)) for p in owned}
+    owned_stems |= {(p.parent, p.name.rsplit(".", 1)[0]) for p in owned}
+    foreign = [p for p in captions if _exists(p) and p not in owned]
+    foreign += [
+        p for p in images if _exists(p) and p not in owned and (p.parent, p.stem) not in owned_stems
+    ]
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise ValueError(
+            f"{len(foreign)} files where the export writes were not written by it: {shown}"
+            f"{more}. It replaces nothing it did not write: move them away or export to "
+            "another folder (nothing was written)"
+        )
+    paths = sorted(str(p) for p in (*captions, *images))
+    write_bytes(target.out / PENDING, json.dumps(paths).encode())
+
+
+def _exists(path: Path) -> bool:
+    return path.is_symlink() or path.exists()
 
 
 def _commit(
@@ -202,6 +351,9 @@ def _commit(
         outcome.removed.append(path.name)
     for path in stale_sidecars:
         path.unlink(missing_ok=True)
+    for folder in sorted({p.parent for p in stale_sidecars}, reverse=True):
+        if folder != out and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a caption group (or a mirror tree's folder) left empty
     return outcome
 
 
@@ -220,12 +372,16 @@ def _stale_sidecars(out: Path, previous: dict | None, manifest: dict, target: Ta
     new = set().union(*(_listed(out / s["name"], target.sidecar_root) for s in manifest["shards"]))
     gone = sorted(old - new)
     if previous.get("sidecar_root") == str(out):
-        gone += [_image_link(p, target.caption_extension) for p in gone]
-    return [p for p in gone if p is not None]
+        gone += [p for s in gone for p in _images_beside(s, target.caption_extension)]
+    return gone
 
 
-def _image_link(sidecar: Path, extension: str) -> Path | None:
-    """The image link beside a mirror tree's caption file, whatever the image's extension."""
+def _images_beside(sidecar: Path, extension: str) -> list[Path]:
+    """The image beside a caption file under the export folder (a link or a copy the export
+    made), whatever the image's extension. Never called on an image root."""
     stem = sidecar.name.removesuffix(extension)
-    links = [p for p in sidecar.parent.glob(f"{stem}.*") if p.is_symlink()]
-    return links[0] if links else None
+    return [
+        p
+        for p in sidecar.parent.glob(f"{glob_escape(stem)}.*")
+        if p.is_symlink() or p.suffix.lstrip(".").lower() in (*KOHYA_IMAGE_EXTS, *IMAGE_EXTS)
+    ]

@@ -39,6 +39,12 @@ def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
 @click.option("--sites", default=None, metavar="SITE,...", help="Sites to export [default: all].")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Posts per shard.")
 @click.option(
+    "--link",
+    type=click.Choice(("symlink", "hardlink", "copy")),
+    default=None,
+    help="kohya: how each image is put beside its caption file. [default: symlink]",
+)
+@click.option(
     "--out",
     required=True,
     help="Folder of the export (its manifest.json and shards), or an object-store URL "
@@ -51,13 +57,14 @@ def export(
     ratings: str | None,
     sites: str | None,
     shard_size: int | None,
+    link: str | None,
     out: str,
 ) -> None:
     """Write caption shards of the catalog's active head.
 
     \b
     scoretag export --format parquet --style v6 --min-bucket 4 --out shards/
-    scoretag export --format kohya --style v7 --ratings g,s --out kohya/
+    scoretag export --format kohya --style v7 --ratings g,s --link hardlink --out kohya/
     scoretag export --format webdataset --out s3://bucket/shards/
     scoretag export --format hf --out hf/
 
@@ -70,6 +77,8 @@ def export(
     from assets.captions.requests import images_of, request_for
     from orchestration import objectstore
 
+    if link is not None and fmt != "kohya":
+        raise click.BadParameter("only the kohya format places images", param_hint="--link")
     profile = current_profile()
     try:
         remote = objectstore.location(out)
@@ -93,6 +102,7 @@ def export(
             ratings=_listed(ratings, "rating"),
             sites=_listed(sites, "site"),
             shard_size=shard_size,
+            link=link,
         )
         now = datetime.now(UTC)
         args = (profile.layout.catalog, request, images_of(profile))

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assets.captions.captions import CaptionRules, build_captions, score_tags
+from assets.captions.formats import kohya_caption
 
 V6_TOP = "score_9, score_8_up, score_7_up, score_6_up, score_5_up, score_4_up"
 LISTS = ("tags", "character_tags", "copyright_tags", "artist_tags", "species_tags", "meta_tags")
@@ -155,11 +156,17 @@ def test_missing_lists_and_no_tags_leave_the_fixed_tags_alone():
     assert everything_dropped["caption"].endswith("rating_safe")
 
 
-def test_keep_tokens_separator_splits_fixed_from_shuffled():
+def test_keep_tokens_separator_only_in_the_kohya_caption():
     rules = CaptionRules(style="v7", keep_tokens_separator="|||")
-    row = _caption(rules, bucket=8, rating="q", tags=["solo", "smile"])
-    assert row["caption"] == "score_8, rating_questionable ||| solo, smile"
-    assert row["keep_tokens"] == 2
+    row = _caption(rules, bucket=8, rating="q", tags=["solo", "smile_(happy)"])
+    # the caption every other format writes: no separator, escaped as the rules say
+    assert row["caption"] == "score_8, rating_questionable, solo, smile \\(happy\\)"
+    assert row["keep_tokens"] == 2 and row["prefix"] == "score_8, rating_questionable"
+    kohya = kohya_caption(pl.DataFrame([row]), rules.keep_tokens_separator)
+    assert kohya.to_list() == ["score_8, rating_questionable ||| solo, smile (happy)"]
+    assert kohya_caption(pl.DataFrame([row]), "").to_list() == [
+        "score_8, rating_questionable, solo, smile (happy)"
+    ]
 
 
 def test_source_tag_only_for_the_sites_that_have_one():

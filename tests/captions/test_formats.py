@@ -93,34 +93,35 @@ def test_kohya_metadata_reads_back_with_json(tmp_path: Path):
     entries = {}
     for shard in manifest["shards"]:
         entries.update(json.loads((tmp_path / "out" / shard["name"]).read_text()))
-    assert list(entries) == rows["image_path"].to_list()
+    # grouped by caption group, best bucket first: one keep_tokens per shard
+    assert sorted(entries) == sorted(rows["image_path"].to_list())
+    assert next(iter(entries.values()))["caption"].startswith("score_9, score_8_up")
     first = entries[rows["image_path"][0]]
-    assert set(first) == {"caption", "tags"}
-    assert first["caption"].startswith("score_4, rating_safe, hatsune miku")
+    assert set(first) == {"caption"}  # sd-scripts would append "tags" to it
+    assert first["caption"] == (
+        "score_4, rating_safe, hatsune miku, artist 0, long hair, tag 0, smile (happy)"
+    )
 
 
-def test_kohya_sidecars_in_a_mirror_tree_beside_linked_images(tmp_path: Path):
+def test_kohya_sidecars_in_a_folder_per_bucket_beside_linked_images(tmp_path: Path):
     root = tmp_path / "images"
     rows = located_rows(root)
     manifest = _export(rows, "kohya", tmp_path / "out", root, caption_extension=".caption")
     assert manifest["sidecar_root"] == str(tmp_path / "out")
     for row in rows.iter_rows(named=True):
-        stem = row["filename"].rsplit(".", 1)[0]
-        caption = (tmp_path / "out" / f"{stem}.caption").read_text()
+        folder = tmp_path / "out" / f"1_score_{row['bucket']}"
+        key = f"{row['site']}_{row['post_id']}"
+        caption = (folder / f"{key}.caption").read_text()
         assert caption.startswith(f"score_{row['bucket']}") and caption.endswith("\n")
-        image = tmp_path / "out" / row["filename"]
+        image = folder / f"{key}.{row['file_ext']}"
         assert image.is_symlink() and image.read_bytes() == Path(row["image_path"]).read_bytes()
     back = pl.concat([read_rows("kohya", tmp_path / "out" / s["name"]) for s in manifest["shards"]])
-    assert back.height == 7 and back["path"][0] == f"sub/{0:032x}.caption"
+    assert back.height == 7 and back["path"][0] == "1_score_9/danbooru_105.caption"
 
 
-def test_kohya_sidecars_beside_the_images(tmp_path: Path):
-    root = tmp_path / "images"
-    rows = located_rows(root)
-    _export(rows, "kohya", tmp_path / "out", root, sidecar_layout="beside")
-    assert (root / "sub" / f"{0:032x}.txt").read_text().startswith("score_4, rating_safe")
-    assert len(list(root.rglob("*.txt"))) == 7
-    assert not list((tmp_path / "out").rglob("*.txt"))
+def test_kohya_sidecars_beside_the_images_are_refused(tmp_path: Path):
+    with pytest.raises(ValueError, match="sidecar_layout = beside"):
+        Target("kohya", tmp_path, image_root=tmp_path, sidecar_layout="beside")
 
 
 def test_webdataset_reads_back_with_tarfile(tmp_path: Path):
@@ -147,6 +148,11 @@ def test_the_same_rows_give_byte_identical_shards(tmp_path: Path, fmt: str):
     for shard in first["shards"]:
         a = (tmp_path / "a" / shard["name"]).read_bytes()
         assert a == (tmp_path / "b" / shard["name"]).read_bytes()
+    if fmt in ("kohya", "kohya_json"):
+        config = (tmp_path / "a" / "dataset_config.toml").read_text()
+        assert config.replace(str(tmp_path / "a"), "") == (
+            (tmp_path / "b" / "dataset_config.toml").read_text().replace(str(tmp_path / "b"), "")
+        )
     if fmt == "kohya":
         texts = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.txt"))
         assert texts == sorted(

@@ -85,11 +85,11 @@ def test_a_kohya_re_export_removes_captions_it_no_longer_writes(tmp_path: Path):
     rows = located_rows(root)
     out = tmp_path / "out"
     _write(rows, out, "kohya", image_root=root)
-    gone = rows.row(6, named=True)["filename"].rsplit(".", 1)[0]
-    assert (out / f"{gone}.txt").is_file()
+    gone = out / "1_score_4" / "e621_106"  # bucket 4 + 6 % 6
+    assert gone.with_suffix(".txt").is_file()
     _write(rows.head(6), out, "kohya", image_root=root)
-    assert not (out / f"{gone}.txt").exists()
-    assert not list(out.glob(f"{gone}.*"))  # the image link went with it
+    assert not gone.with_suffix(".txt").exists()
+    assert not list(gone.parent.glob(f"{gone.name}.*"))  # the image link went with it
     assert len(list(out.rglob("*.txt"))) == 6
 
 
@@ -157,9 +157,12 @@ def test_one_folder_holds_one_format(tmp_path: Path):
         _write(rows, tmp_path / "out", "jsonl")
 
 
-def test_a_mirror_tree_never_replaces_an_image(tmp_path: Path):
+def test_a_kohya_export_never_replaces_an_image_it_did_not_place(tmp_path: Path):
     root = tmp_path / "images"
     rows = located_rows(root)
-    with pytest.raises(ValueError, match="is a file, not an image link"):
-        _write(rows, root, "kohya", image_root=root)  # the mirror tree would be the root itself
+    (root / "1_score_4").mkdir()
+    (root / "1_score_4" / "e621_100.jpg").write_bytes(b"someone's picture")
+    with pytest.raises(ValueError, match="not written by it: .*e621_100.jpg"):
+        _write(rows, root, "kohya", image_root=root)  # exported into the image root itself
+    assert (root / "1_score_4" / "e621_100.jpg").read_bytes() == b"someone's picture"
     assert all(not p.is_symlink() for p in root.rglob("*"))
