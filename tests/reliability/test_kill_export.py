@@ -11,6 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from assets.captions.manifest import MANIFEST, VOLATILE
+from assets.captions.simpletuner import CONFIG
 from scoretag.cli import cli
 from tests.reliability.conftest import materialize_catalog
 from tests.reliability.driver import kill, reach, start
@@ -24,7 +25,8 @@ def _export(home: Path, out: Path) -> None:
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in out.iterdir() if p.name != MANIFEST}
+    # but the manifest, and SimpleTuner's config, written after it (it names the folder)
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.name not in (MANIFEST, CONFIG)}
 
 
 def _manifest(out: Path) -> dict:
@@ -52,3 +54,5 @@ def test_a_killed_export_shows_no_export_and_the_rerun_equals_an_uninterrupted_o
     _export(home, killed)
     assert _files(killed) == _files(uninterrupted)
     assert _manifest(killed) == _manifest(uninterrupted)
+    config = (uninterrupted / CONFIG).read_text().replace("uninterrupted", "killed")
+    assert (killed / CONFIG).read_text() == config
