@@ -178,16 +178,15 @@ class Sidecar:
 
 
 def sidecar_paths(rows: pl.DataFrame, out: Path, extension: str) -> tuple[list, list]:
-    """Where each row's caption file and image go: `<out>/<folder>/<site>_<post_id>` with the
-    caption extension, and with the image's own extension (lower case). `rows` has `folder`."""
-    named = rows.select(
-        base=pl.concat_str(pl.col("folder"), pl.lit("/"), "site", pl.lit("_"), "post_id"),
-        ext=pl.col("image_path").str.extract(r"\.([^./]+)$").str.to_lowercase(),
+    """Where each row's caption file and image go (absolute paths, as strings):
+    `<out>/<folder>/<site>_<post_id>` with the caption extension, and with the image's own
+    extension (lower case). `rows` has `folder`."""
+    base = pl.concat_str(
+        pl.lit(f"{out}/"), pl.col("folder"), pl.lit("/"), "site", pl.lit("_"), "post_id"
     )
-    bases, exts = named["base"].to_list(), named["ext"].to_list()
-    captions = [out / f"{base}{extension}" for base in bases]
-    images = [out / f"{base}.{ext}" for base, ext in zip(bases, exts, strict=True)]
-    return captions, images
+    ext = pl.col("image_path").str.extract(r"\.([^./]+)$").str.to_lowercase()
+    named = rows.select(caption=base + pl.lit(extension), image=base + pl.lit(".") + ext)
+    return named["caption"].to_list(), named["image"].to_list()
 
 
 def sidecars(rows: pl.DataFrame, out: Path, extension: str) -> list[Sidecar]:
@@ -195,7 +194,7 @@ def sidecars(rows: pl.DataFrame, out: Path, extension: str) -> list[Sidecar]:
     captions, images = sidecar_paths(rows, out, extension)
     texts, paths = rows["caption"].to_list(), rows["image_path"].to_list()
     return [
-        Sidecar(path, (text + "\n").encode(), link, Path(image))
+        Sidecar(Path(path), (text + "\n").encode(), Path(link), Path(image))
         for path, text, link, image in zip(captions, texts, images, paths, strict=True)
     ]
 

@@ -292,46 +292,46 @@ def _place(dest: Path, image: Path, link: str) -> None:
         raise OSError(f"could not {link} {image} to {dest}: {e.strerror or e}{hint}") from None
 
 
-def _owned(out: Path, previous: dict | None) -> set[Path]:
+def _owned(out: Path, previous: dict | None) -> set[str]:
     """The files this export may replace in `out`: the caption files the previous kohya
-    export lists, the images beside them, and what an unfinished export's journal lists."""
-    owned: set[Path] = set()
+    export lists, and what an unfinished export's journal lists (paths as strings)."""
+    owned: set[str] = set()
     if previous and previous.get("format") == "kohya":
-        root = Path(previous.get("sidecar_root", out))
+        root = previous.get("sidecar_root", str(out))
         for shard in previous["shards"]:
             owned |= _listed(out / shard["name"], root)
     journal = out / PENDING
     if journal.is_file():
-        owned |= {Path(p) for p in json.loads(journal.read_text())}
+        owned |= set(json.loads(journal.read_text()))
     return owned
 
 
 def _claim(rows: pl.DataFrame, target: Target, previous: dict | None) -> None:
     """Refuse to go on when a caption file or image this export would write is there already
-    and the export did not write it; else journal every path it will write (so an export
-    killed halfway may replace them on its next run)."""
+    and the export did not write it (an image is the export's where the caption file of the
+    same name is); else journal every path it will write (so an export killed halfway may
+    replace them on its next run)."""
     captions, images = sidecar_paths(rows, target.out, target.caption_extension)
+    present: set[str] = set()
+    for folder in {p.rsplit("/", 1)[0] for p in captions}:
+        if os.path.isdir(folder):
+            present |= {entry.path for entry in os.scandir(folder)}
     owned = _owned(target.out, previous)
-    owned_stems = {(p.parent, p.name.removesuffix(target.caption_extension)) for p in owned}
-    owned_stems |= {(p.parent, p.name.rsplit(".", 1)[0]) for p in owned}
-    foreign = [p for p in captions if _exists(p) and p not in owned]
+    stems = {p.removesuffix(target.caption_extension) for p in owned}
+    stems |= {p.rsplit(".", 1)[0] for p in owned}
+    foreign = [p for p in captions if p in present and p not in owned]
     foreign += [
-        p for p in images if _exists(p) and p not in owned and (p.parent, p.stem) not in owned_stems
+        p for p in images if p in present and p not in owned and p.rsplit(".", 1)[0] not in stems
     ]
     if foreign:
-        shown = ", ".join(str(p) for p in foreign[:3])
+        shown = ", ".join(foreign[:3])
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise ValueError(
             f"{len(foreign)} files where the export writes were not written by it: {shown}"
             f"{more}. It replaces nothing it did not write: move them away or export to "
             "another folder (nothing was written)"
         )
-    paths = sorted(str(p) for p in (*captions, *images))
-    write_bytes(target.out / PENDING, json.dumps(paths).encode())
-
-
-def _exists(path: Path) -> bool:
-    return path.is_symlink() or path.exists()
+    write_bytes(target.out / PENDING, json.dumps(sorted([*captions, *images])).encode())
 
 
 def _commit(
@@ -357,9 +357,10 @@ def _commit(
     return outcome
 
 
-def _listed(index: Path, root: Path) -> set[Path]:
+def _listed(index: Path, root: str | Path) -> set[str]:
+    """The caption files an index lists, as absolute paths (strings)."""
     lines = index.read_text().splitlines() if index.is_file() else []
-    return {root / line.split("  ", 1)[1] for line in lines if line}
+    return {f"{root}/{line.split('  ', 1)[1]}" for line in lines if line}
 
 
 def _stale_sidecars(out: Path, previous: dict | None, manifest: dict, target: Target) -> list[Path]:
@@ -367,10 +368,10 @@ def _stale_sidecars(out: Path, previous: dict | None, manifest: dict, target: Ta
     not: read from the old indexes before they go."""
     if target.fmt != "kohya" or not previous or previous.get("format") != "kohya":
         return []
-    old_root = Path(previous.get("sidecar_root", target.sidecar_root))
+    old_root = previous.get("sidecar_root", str(target.sidecar_root))
     old = set().union(*(_listed(out / s["name"], old_root) for s in previous["shards"]))
     new = set().union(*(_listed(out / s["name"], target.sidecar_root) for s in manifest["shards"]))
-    gone = sorted(old - new)
+    gone = [Path(p) for p in sorted(old - new)]
     if previous.get("sidecar_root") == str(out):
         gone += [p for s in gone for p in _images_beside(s, target.caption_extension)]
     return gone
