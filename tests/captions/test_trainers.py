@@ -364,3 +364,44 @@ def test_scoretag_export_links_as_asked_and_says_so_in_its_command(home, tmp_pat
     assert len(images) == manifest["rows"] > 0 and not any(p.is_symlink() for p in images)
     refused = run("--format", "parquet", "--link", "copy", "--out", str(tmp_path / "p"))
     assert refused.exit_code != 0 and "only the kohya format places images" in refused.output
+
+
+def test_images_sd_scripts_would_not_list_are_left_out_and_counted(tmp_path: Path):
+    from assets.captions.selection import IMAGE_TYPE_UNREAD, with_images
+
+    names = {1: "a.png", 2: "b.gif", 3: "c.JPG", 4: "d.tiff"}
+    posts = pl.DataFrame(
+        {
+            "site": ["danbooru"] * 4,
+            "post_id": list(names),
+            "md5": [f"{i:032x}" for i in names],
+            "image_key": [f"{i:032x}" for i in names],
+        }
+    )
+    index = pl.DataFrame(
+        {
+            "md5": [f"{i:032x}" for i in names],
+            "sha512": [None] * 4,
+            "post_key": [None] * 4,
+            "image_key": [f"{i:032x}" for i in names],
+            "path": [str(tmp_path / name) for name in names.values()],
+            "offset": [-1] * 4,
+            "length": [10] * 4,
+            "file_ext": [name.rsplit(".", 1)[1].lower() for name in names.values()],
+        },
+        schema_overrides={"sha512": pl.String, "post_key": pl.String},
+    )
+    kohya = with_images(posts, "kohya", tmp_path, index)
+    assert kohya.rows["post_id"].to_list() == [1, 3] and kohya.dropped == {IMAGE_TYPE_UNREAD: 2}
+    assert with_images(posts, "kohya_json", tmp_path, index).rows.height == 4
+
+
+def test_a_hard_link_across_file_systems_is_a_clear_error(tmp_path: Path, monkeypatch):
+    import errno
+
+    def cross_device(source, target):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "link", cross_device)
+    with pytest.raises(OSError, match="could not hardlink .*; --link copy or symlink works"):
+        _export(tmp_path, "kohya", _rules(), link="hardlink")
