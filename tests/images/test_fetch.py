@@ -164,7 +164,9 @@ def test_each_site_is_held_to_its_rate_limit(files, server, tmp_path):
     assert {o.status for o in outcomes} == {"fetched"}
     limited = sorted(hit.at for hit in server.hits if not hit.path.startswith("/free"))
     gaps = [b - a for a, b in zip(limited, limited[1:], strict=False)]
-    assert len(limited) == 6 and min(gaps) >= 0.19  # 5 requests/s: 0.2 s apart
+    # 5 requests/s: sent 0.2 s apart (unlimited, they would arrive within milliseconds);
+    # arrival times at the server carry the scheduling jitter of two busy processes
+    assert len(limited) == 6 and min(gaps) >= 0.1
     assert limited[-1] - limited[0] >= 0.95
     free = sorted(hit.at for hit in server.hits if hit.path.startswith("/free"))
     assert free[-1] - free[0] < 0.5  # the other site was not held back
