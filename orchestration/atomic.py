@@ -72,6 +72,11 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
+def read_parquet_or_empty(path: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The parquet file at `path`, or an empty frame of `schema` where none was written yet."""
+    return pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=schema)
+
+
 class ParquetSink:
     """Append polars batches to one parquet file that becomes visible only on `commit()`.
 

@@ -9,6 +9,7 @@ from assets.images.assets import image_files, image_index
 from assets.images.download import STORED, last_stored_path
 from assets.images.find import load_index
 from orchestration import quality
+from orchestration.atomic import read_parquet_or_empty
 from orchestration.resources import ScoretagResource
 
 
@@ -72,7 +73,7 @@ def image_files_match_posts(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     import great_expectations as gx
 
     path = last_stored_path(scoretag.load().layout)
-    stored = pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=STORED)
+    stored = read_parquet_or_empty(path, STORED)
     drawn = quality.sample(stored.lazy(), REHASHED)
     wrong = sum(
         _hash_of(path, "md5" if len(expected) == 32 else "sha512") != expected

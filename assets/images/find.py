@@ -18,7 +18,7 @@ from assets.images.sources import Source, sources_of
 from assets.images.tars import digests
 from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
-from orchestration.atomic import write_parquet
+from orchestration.atomic import read_parquet_or_empty, write_parquet
 from orchestration.settings import Settings
 from orchestration.storage import Layout
 
@@ -44,7 +44,7 @@ def _hash_sha512(folder: Path, entries: pl.DataFrame, posts: pl.DataFrame) -> in
             continue
     schema = {"path": pl.String, "offset": pl.Int64, "sha512": pl.String}
     target = folder / "sha512.parquet"
-    known = pl.read_parquet(target) if target.is_file() else pl.DataFrame(schema=schema)
+    known = read_parquet_or_empty(target, schema)
     merged = pl.concat([known, pl.DataFrame(rows, schema=schema, orient="row")])
     write_parquet(
         merged.join(entries.select("path", "offset"), on=["path", "offset"], how="semi"), target

@@ -35,7 +35,7 @@ from assets.images.names import IMAGE_EXTS, ext_expr, keys_expr, stem_expr
 from assets.images.parts import Parts
 from assets.images.sources import Source
 from assets.images.tars import MEMBER, digests, read_tar
-from orchestration.atomic import write_parquet
+from orchestration.atomic import read_parquet_or_empty, write_parquet
 
 ENTRY: dict[str, pl.DataType] = {
     "source": pl.String,
@@ -79,10 +79,6 @@ class ScanReport:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "changed"}
-
-
-def _read(path: Path, schema: dict) -> pl.DataFrame:
-    return pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=schema)
 
 
 def _empty() -> pl.DataFrame:
@@ -302,9 +298,9 @@ def refresh(index_dir: Path, sources: list[Source], progress: Progress | None = 
     started = time.perf_counter()
     with _locked(index_dir):
         _upgrade(index_dir)
-        folders = _read(index_dir / "folders.parquet", FOLDERS)
-        tars = _read(index_dir / "tars.parquet", STAMP)
-        listings = _read(index_dir / "listings.parquet", STAMP)
+        folders = read_parquet_or_empty(index_dir / "folders.parquet", FOLDERS)
+        tars = read_parquet_or_empty(index_dir / "tars.parquet", STAMP)
+        listings = read_parquet_or_empty(index_dir / "listings.parquet", STAMP)
         folder_rows, tar_rows, listing_rows = [], [], []
         for source in sources:
             parts = _source_dir(index_dir, source)

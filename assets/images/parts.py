@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from orchestration.atomic import write_parquet
+from orchestration.atomic import read_parquet_or_empty, write_parquet
 
 PART_ROWS = 16_384
 UNITS: dict[str, pl.DataType] = {"unit": pl.String, "part": pl.String}
@@ -47,10 +47,6 @@ class Parts:
         """The part files the map names (the entries of the source)."""
         return [self._path(p) for p in sorted(set(self.units().values()))]
 
-    def _read(self, part: str) -> pl.DataFrame:
-        path = self._path(part)
-        return pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=self.schema)
-
     def _new_parts(self, fresh: pl.DataFrame, where: dict[str, str]) -> dict[str, pl.DataFrame]:
         """The entries of units seen for the first time, in new parts of about PART_ROWS."""
         count = max(1, math.ceil(fresh.height / PART_ROWS))
@@ -67,7 +63,7 @@ class Parts:
         self.folder.mkdir(parents=True, exist_ok=True)
         where = self.units()
         touched = sorted({where[u] for u in units if u in where})
-        old = {part: self._read(part) for part in touched}
+        old = {part: read_parquet_or_empty(self._path(part), self.schema) for part in touched}
         before = [frame.filter(pl.col("dir").is_in(list(units))) for frame in old.values()]
         fresh = build(pl.concat(before) if before else pl.DataFrame(schema=self.schema))
         seen = fresh["dir"].is_in(list(where))
