@@ -74,6 +74,9 @@ class IngestSettings(_Strict):
     quarantine_threshold: float = Field(default=0.01, ge=0, le=1)
     danbooru_rating_scheme: Literal["auto", "pre2022", "current"] = "auto"
     batch_rows: int = Field(default=100_000, ge=1)
+    # Days a full export superseded by a newer one of its site stays on disk (for lineage;
+    # no stage reads it) before an ingest removes its tables and raw file; 0: at once.
+    superseded_retention_days: int = Field(default=14, ge=0)
 
 
 class NormalizeSettings(_Strict):

@@ -282,5 +282,6 @@ FORMATS = (
         "Danbooru2021-style metadata dump (JSON lines)",
         sniff_dump,
         read_dump,
+        full_export=True,
     ),
 )

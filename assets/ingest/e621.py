@@ -414,5 +414,6 @@ FORMATS = (
         "e621 db_export posts-YYYY-MM-DD.csv[.gz] (tags-*.csv beside it gives the tag categories)",
         sniff_export,
         read_export,
+        full_export=True,
     ),
 )

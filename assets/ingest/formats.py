@@ -51,6 +51,11 @@ class Format:
     description: str
     sniff: Callable[[str], bool]  # the file's first bytes, decoded
     read: Callable[[Path, ReadOptions], Iterator[RawBatch]]
+    full_export: bool = False
+    """A file of this format holds the whole site as it was when it was taken (e621's daily
+    db_export, a Danbooru2021-style dump), so a newer one supersedes it (see
+    assets/ingest/supersede.py). API pages and other partial files never are superseded:
+    their posts merge newest-record-wins."""
 
 
 def rejected_frame(rows: list[dict]) -> pl.DataFrame:

@@ -79,9 +79,22 @@ def inbox_files(layout: Layout) -> list[RawFile]:
 
 
 def table_files(layout: Layout, table: str = "posts") -> list[Location]:
-    """One table (posts, quarantine or skipped) of every raw file ingested so far."""
+    """One table (posts, quarantine or skipped) of every raw file ingested so far, superseded
+    ones included (posts_files leaves those out)."""
     return sorted((layout.shared_stage_dir(STAGE) / table).glob("*/*.parquet"))
 
 
 def posts_files(layout: Layout) -> list[Location]:
-    return table_files(layout, "posts")
+    """The posts tables the stages read: every ingested raw file's, except those a newer full
+    export of their site superseded (see assets/ingest/supersede.py)."""
+    from assets.ingest.supersede import current_files
+
+    return current_files(layout)
+
+
+def superseded_files(layout: Layout) -> list:
+    """Each superseded raw file still on disk, with what superseded it and since when
+    (`supersede.Superseded`)."""
+    from assets.ingest.supersede import superseded_files as superseded
+
+    return superseded(layout)

@@ -4,6 +4,10 @@ the posts, the quarantined records and the skipped ones to parquet.
 Memory stays flat whatever the file's size: batches are typed and written one at a time.
 A file whose quarantined share passes the threshold is refused as a whole: its posts never
 become visible, its quarantine rows do (so the user can see why).
+
+The posts table's footer carries the file's stamp (format, full export or not, snapshot,
+ingestion time: see assets/ingest/supersede.py), written with the table and kept when the
+table is rewritten (renumbered, deduplicated).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from assets.ingest.coerce import coerce
 from assets.ingest.formats import Format, RawBatch, ReadOptions, detect
+from assets.ingest.paths import signature
 from assets.ingest.schema import POSTS, QUARANTINE, SKIPPED, conform
+from assets.ingest.supersede import Stamp
 from assets.ingest.urls import with_urls
 from orchestration.atomic import ParquetSink, atomic_path
 
@@ -49,6 +56,7 @@ class FileReport:
     duplicates: int = 0  # records of a post the same file holds again, newer
     reasons: Counter = field(default_factory=Counter)
     skip_reasons: Counter = field(default_factory=Counter)
+    stamp: Stamp | None = None  # what the posts table's footer says (see supersede.py)
 
     @property
     def records(self) -> int:
@@ -91,33 +99,61 @@ def read_file(
         yield type_batch(raw, fmt.site, source_file, ingested_at)
 
 
-def keep_newest(sources: list[Path], out: Path) -> None:
+class StampedSink(ParquetSink):
+    """A ParquetSink whose footer gets `key_value` metadata, added once every batch is
+    written (the writer thread has finished) and before the file is closed."""
+
+    key_value: dict[str, str] | None = None
+
+    def _finish(self) -> None:
+        self._pending.put(None)
+        self._thread.join()
+        if self.key_value and self._error is None:
+            self._writer.add_key_value_metadata(self.key_value)
+        self._writer.close()
+
+
+def footer(path: Path) -> dict[str, str]:
+    """The scoretag key-value metadata of a parquet file (not Arrow's own schema entry)."""
+    metadata = pq.read_metadata(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in metadata.items() if not k.startswith(b"ARROW:")}
+
+
+def keep_newest(sources: list[Path], out: Path, key_value: dict[str, str] | None = None) -> None:
     """Write one row per (site, post) of `sources` to `out`: the newest record, by
     updated_at, then ingestion time, then position in its file. DuckDB does it, spilling to
-    disk rather than holding every row in memory."""
+    disk rather than holding every row in memory. `key_value` goes into the footer."""
     files = ", ".join(_quoted(p) for p in sources)
+    options = ""
+    if key_value:
+        pairs = ", ".join(f"{_quoted(k)}: {_quoted(v)}" for k, v in key_value.items())
+        options = f", KV_METADATA {{{pairs}}}"
     with atomic_path(out) as tmp:
         duckdb.sql(
             f"COPY (SELECT * FROM read_parquet([{files}]) QUALIFY row_number() OVER ("
             "PARTITION BY site, post_id ORDER BY updated_at DESC NULLS LAST, "
             "ingested_at DESC, record DESC) = 1) "
-            f"TO {_quoted(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+            f"TO {_quoted(tmp)} (FORMAT parquet, COMPRESSION zstd{options})"
         )
 
 
-def _quoted(path: Path) -> str:
+def _quoted(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
 def renumber(path: Path, kept_before: pl.Series, first_rows: int | None = None) -> None:
     """Give the records of `path` (its first `first_rows`, or all) their place in the file
-    now that the rejected ones are known; streamed, so a big file is not held in memory."""
+    now that the rejected ones are known; streamed, so a big file is not held in memory. The
+    footer's metadata is kept."""
+    key_value = footer(path)
     record = pl.col("record")
     moved = record + pl.lit(kept_before).search_sorted(record, side="left").cast(pl.Int64)
     if first_rows is not None:
         moved = pl.when(pl.int_range(pl.len()) < first_rows).then(moved).otherwise(record)
     with atomic_path(path) as tmp:
-        pl.scan_parquet(path).with_columns(record=moved).sink_parquet(tmp, compression="lz4")
+        pl.scan_parquet(path).with_columns(record=moved).sink_parquet(
+            tmp, compression="lz4", metadata=key_value or None
+        )
 
 
 def _dedupe(path: Path, report: FileReport) -> None:
@@ -126,7 +162,14 @@ def _dedupe(path: Path, report: FileReport) -> None:
     total, unique = ids.row(0)
     if total != unique:
         report.duplicates, report.posts = total - unique, unique
-        keep_newest([path], path)
+        keep_newest([path], path, footer(path))
+
+
+def _newest(frame: pl.DataFrame) -> datetime | None:
+    """The newest timestamp a batch of posts holds (as cohorts.snapshots reads a file)."""
+    if not frame.height:
+        return None
+    return frame.select(pl.coalesce("updated_at", "created_at").max()).item()
 
 
 def ingest_file(
@@ -146,17 +189,21 @@ def ingest_file(
     fmt = detect(path, site)
     report = FileReport(source_file or path.name, fmt.site, fmt.name)
     stamp = ingested_at or datetime.now(UTC)
+    read_signature = signature(path)
     sinks = [
-        ParquetSink(posts_out, POSTS),
+        StampedSink(posts_out, POSTS),
         ParquetSink(quarantine_out, QUARANTINE),
         ParquetSink(skipped_out, SKIPPED),
     ]
     posts, quarantine, skipped = sinks
-    kept_before, quarantined_before = None, 0
+    kept_before, quarantined_before, snapshot = None, 0, None
     try:
         for batch in read_file(path, fmt, options, report.source_file, stamp):
             if batch.renumber is not None:
                 kept_before, quarantined_before = batch.renumber, quarantine.rows
+            newest = _newest(batch.posts)
+            if newest is not None and (snapshot is None or newest > snapshot):
+                snapshot = newest
             posts.write(batch.posts)
             quarantine.write(batch.quarantine)
             skipped.write(batch.skipped)
@@ -179,6 +226,8 @@ def ingest_file(
             f"{threshold:.1%} allowed; nothing from this file was loaded. "
             f"Top reasons: {report.top_reasons()}"
         )
+    report.stamp = Stamp(fmt.name, fmt.full_export, snapshot, stamp, read_signature)
+    posts.key_value = report.stamp.footer()
     posts.commit()
     if kept_before is not None:
         renumber(posts_out, kept_before)
