@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/scoretag --profile demo demo run
 
+# Two workers: the suite waits on servers and subprocesses about as much as it computes.
+TEST_WORKERS ?= 2
+
 test: venv browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own here).
 # Installed when missing and apt can run; otherwise those tests skip and say why.

@@ -242,8 +242,10 @@ def test_run_job_catalog_scores_with_the_laion_head_and_no_labels(weights, tmp_p
     runner = CliRunner()
     result = runner.invoke(cli, [*args, "demo", "build", "--workers", "2"])
     assert result.exit_code == 0, result.output
-    for path in (home / "inbox").glob("*/*"):  # one API page of each site: a few dozen images
-        if not path.name.endswith("-p001.json"):
+    # One API page of two sites (one with votes and favourites, one with a score only): a
+    # dozen or so images, each embedded by ViT-L-14 on the CPU.
+    for path in (home / "inbox").glob("*/*"):
+        if not (path.name.endswith("-p001.json") and path.parent.name in ("e621", "gelbooru")):
             path.unlink()
     result = runner.invoke(cli, [*args, "run", "--job", "ingest"])
     assert result.exit_code == 0, result.output
@@ -274,7 +276,7 @@ def test_run_job_catalog_scores_with_the_laion_head_and_no_labels(weights, tmp_p
         assert found["activation"] == "quick_gelu" and found["model"] == "ViT-L-14"
         vectors = vectors_of(table["embedding"], found["embed_dim"])
         stored.update(zip(table["image_key"].to_pylist(), vectors, strict=True))
-    assert len(rows) >= 20 and {key for key, _ in rows} <= set(stored)
+    assert len(rows) >= 10 and {key for key, _ in rows} <= set(stored)
     keys = [key for key, _ in rows]
     want = laion_numpy(laion, np.stack([stored[k] for k in keys]).astype(np.float32))
     assert ((want > 0) & (want < 1)).all()  # none clipped: the ratings themselves compared
