@@ -87,12 +87,102 @@ def catalog_posts(current: pl.DataFrame, scores: pl.DataFrame, now) -> pl.DataFr
     return joined.with_columns(post_key=post_key_expr(), loaded_at=pl.lit(now))
 
 
-def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> None:
+# Every column of `posts` a refresh writes (the counters added_seq and changed_seq are the
+# writer's own): what a frame given to refresh_posts is completed to.
+CATALOG_POSTS: dict[str, pl.DataType] = {
+    "post_key": pl.String,
+    **{c: t for c, t in POST_COLUMNS.items() if c != "source_file"},
+    "image_key": pl.String,
+    "rating": pl.String,
+    "norm_score": pl.Float64,
+    "is_canonical": pl.Boolean,
+    "is_deleted": pl.Boolean,
+    "immature": pl.Boolean,
+    "source_file": pl.String,
+    "loaded_at": pl.Datetime("us", "UTC"),
+}
+VALUE_COLUMNS = {
+    "post_key": pl.String,
+    "norm_score": pl.Float64,
+    "is_canonical": pl.Boolean,
+    "immature": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh of `posts` changed, under which change number."""
+
+    seq: int
+    written: int  # rows inserted: new posts and posts with any column changed
+    dropped: int  # posts gone, or numbered again because their image changed
+    updated: int = 0  # posts whose normalized values alone changed
+
+
+def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> Refreshed:
+    """Make `posts` hold exactly these posts (every current one), writing only the rows that
+    differ: a run that changes nothing writes nothing, and the rows it writes carry its change
+    number."""
+    with _registered(con, "new_posts", _complete(posts, CATALOG_POSTS).to_arrow()):
+        with _transaction(con):
+            run_script(con, "catalog/changed_posts")
+            return _write_changed(con)
+
+
+def apply_post_changes(
+    con: duckdb.DuckDBPyConnection,
+    upserts: pl.DataFrame,
+    values: pl.DataFrame | None = None,
+    removed: pl.DataFrame | None = None,
+) -> Refreshed:
+    """Change `posts` by what changed and nothing else: `upserts` (whole rows of new posts and
+    posts whose record changed), `values` (post_key and the normalized values of posts whose
+    record did not) and `removed` (post_key of posts gone). Costs the changes, not the
+    catalog."""
+    values = values if values is not None else pl.DataFrame(schema=VALUE_COLUMNS)
+    removed = removed if removed is not None else pl.DataFrame(schema={"post_key": pl.String})
     with (
-        _registered(con, "new_posts", posts.with_row_index("arrival").to_arrow()),
+        _registered(con, "upserts", _complete(upserts, CATALOG_POSTS).to_arrow()),
+        _registered(con, "values", _complete(values, VALUE_COLUMNS).to_arrow()),
+        _registered(con, "removed", removed.select(pl.col("post_key").cast(pl.String)).to_arrow()),
         _transaction(con),
     ):
-        run_script(con, "catalog/refresh_posts")
+        run_script(con, "catalog/delta_posts")
+        refreshed = _write_changed(con)
+        updated = run_script(con, "catalog/update_values", {"seq": refreshed.seq}).fetchone()[0]
+    return Refreshed(refreshed.seq, refreshed.written, refreshed.dropped, updated)
+
+
+def _write_changed(con: duckdb.DuckDBPyConnection) -> Refreshed:
+    """Write the prepared `changed` rows in place of `leaving` under a new change number."""
+    written = con.execute("SELECT count(*) FROM changed").fetchone()[0]
+    seq = next_change(con)
+    run_script(con, "catalog/refresh_posts", {"seq": seq})
+    dropped = con.execute(
+        "SELECT count(*) FROM dropped_posts WHERE changed_seq = ?", [seq]
+    ).fetchone()[0]
+    return Refreshed(seq, written, dropped)
+
+
+def next_change(con: duckdb.DuckDBPyConnection) -> int:
+    """The next change number, taken inside the caller's transaction."""
+    return run_script(con, "catalog/next_change").fetchone()[0]
+
+
+def change_seq(con: duckdb.DuckDBPyConnection) -> int:
+    """The last change number issued (0 before any)."""
+    found = con.execute("SELECT value FROM catalog_state WHERE key = 'change_seq'").fetchone()
+    return found[0] if found else 0
+
+
+def _complete(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`frame` with every column of `schema`, in its order and types (absent ones null)."""
+    return frame.select(
+        [
+            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 @contextmanager
@@ -203,7 +293,7 @@ def score_missing(
         rerank = _rerank_due(cursor.ranked, cursor.scored + len(post), rerank_growth)
         names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
         with _transaction(con):
-            _write_scores(con, head.version, post, scores, rerank)
+            _write_scores(con, head.version, post, scores, rerank, next_change(con))
             with _registered(con, "read_shards", names):
                 run_script(
                     con,
@@ -383,7 +473,12 @@ def _workers(jobs: int) -> int:
 
 
 def _write_scores(
-    con: duckdb.DuckDBPyConnection, head: str, post: np.ndarray, scores: np.ndarray, rerank: bool
+    con: duckdb.DuckDBPyConnection,
+    head: str,
+    post: np.ndarray,
+    scores: np.ndarray,
+    rerank: bool,
+    seq: int,
 ) -> None:
     """Insert `scores` of the `todo` rows `post` under `head` with their percentiles, inside
     the caller's transaction.
@@ -394,9 +489,9 @@ def _write_scores(
     updated) and becomes the new reference."""
     if not len(post):
         return
-    params = {"head": head}
+    params = {"head": head, "seq": seq}
     if rerank:
-        earlier = con.execute(statement("catalog/head_score_rows"), params).fetchnumpy()
+        earlier = con.execute(statement("catalog/head_score_rows"), {"head": head}).fetchnumpy()
         done = len(earlier["score"])
         every = np.concatenate([earlier["score"], scores])
         percentiles, ordered = percent_rank_sorted(every)
@@ -406,9 +501,9 @@ def _write_scores(
             run_script(con, "catalog/rerank", params)
         percentiles = percentiles[done:]
     else:
-        reference = con.execute(statement("catalog/reference"), params).fetchnumpy()["score"]
-        percentiles = rank_against(reference, scores)
-    insert_scores(con, head, post, scores, percentiles)
+        reference = con.execute(statement("catalog/reference"), {"head": head}).fetchnumpy()
+        percentiles = rank_against(reference["score"], scores)
+    insert_scores(con, head, post, scores, percentiles, seq)
 
 
 def insert_scores(
@@ -417,11 +512,13 @@ def insert_scores(
     post: np.ndarray,
     scores: np.ndarray,
     percentiles: np.ndarray,
+    seq: int = 0,
 ) -> None:
-    """Append the scores of the run's `todo` rows `post` to `scores` under `head`."""
+    """Append the scores of the run's `todo` rows `post` to `scores` under `head`, stamped
+    with the change number `seq`."""
     rows = pa.table({"post": post, "score": scores, "percentile": percentiles})
     with _registered(con, "new_scores", rows):
-        con.execute(statement("catalog/insert_scores"), {"head": head})
+        con.execute(statement("catalog/insert_scores"), {"head": head, "seq": seq})
 
 
 def rank_against(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -1,26 +1,46 @@
--- Replace the catalog's posts with the current ones (`new_posts`, registered by the writer,
--- with `arrival`: its row number, which numbers the new ones without a window over all rows).
--- A post keeps its added_seq while its image stays the same; new posts, and posts whose image
--- changed, are numbered after every earlier one (gaps do not matter), so a run finds them by
--- a range filter instead of comparing every post with every score.
-CREATE OR REPLACE TEMP TABLE held AS SELECT post_key, image_key, added_seq FROM posts;
+-- Write `changed` in place of `leaving` (prepared by changed_posts.sql or delta_posts.sql)
+-- under the change number $seq. A post keeps its added_seq while its image stays the same;
+-- new posts, and posts whose image changed, are numbered after every number given before
+-- (the counter in catalog_state; gaps do not matter), so a scoring run finds them by a range
+-- filter instead of comparing every post with every score. Posts that went, and the old
+-- number of a changed image, are recorded in dropped_posts; their scores go with them: every
+-- score belongs to a current post and its current image (and ranks only among those).
+CREATE OR REPLACE TEMP TABLE dropping AS
+SELECT l.post_key, l.added_seq
+FROM leaving AS l
+LEFT JOIN changed AS c ON c.post_key = l.post_key
+WHERE c.post_key IS NULL OR c.image_key IS DISTINCT FROM l.image_key;
 
-DELETE FROM posts;
+INSERT INTO dropped_posts SELECT post_key, added_seq, $seq FROM dropping;
+
+DELETE FROM scores WHERE post_key IN (SELECT post_key FROM dropping);
+
+DELETE FROM posts WHERE post_key IN (SELECT post_key FROM leaving);
+
+CREATE OR REPLACE TEMP TABLE numbered AS
+SELECT
+    c.*,
+    k.added_seq AS kept_seq,
+    (SELECT value FROM catalog_state WHERE key = 'added_seq')
+        + row_number() OVER () AS fresh_seq
+FROM changed AS c
+LEFT JOIN leaving AS k ON k.post_key = c.post_key AND k.image_key IS NOT DISTINCT FROM c.image_key;
 
 INSERT INTO posts BY NAME
 SELECT
-    n.* EXCLUDE (arrival),
-    coalesce(h.added_seq, (SELECT coalesce(max(added_seq), 0) FROM held) + 1 + n.arrival)
-        AS added_seq
-FROM new_posts AS n
-LEFT JOIN held AS h
-    ON h.post_key = n.post_key AND h.image_key IS NOT DISTINCT FROM n.image_key;
+    * EXCLUDE (kept_seq, fresh_seq),
+    coalesce(kept_seq, fresh_seq) AS added_seq,
+    $seq AS changed_seq
+FROM numbered;
 
--- Scores of posts that are gone, or whose image changed, go with them: every score belongs to
--- a current post and its current image (and ranks only among those).
-DELETE FROM scores
-WHERE NOT EXISTS (
-    SELECT 1 FROM posts AS p WHERE p.post_key = scores.post_key AND p.image_key = scores.image_key
-);
+UPDATE catalog_state
+SET value = value + (SELECT count(*) FROM numbered)
+WHERE key = 'added_seq';
 
-DROP TABLE held;
+DROP TABLE numbered;
+
+DROP TABLE dropping;
+
+DROP TABLE leaving;
+
+DROP TABLE changed;

@@ -106,7 +106,8 @@ def write_catalog(path: Path, posts: list[dict], head: str = HEAD) -> None:
     scores = frame.select("post_key", "image_key", "score")
     con.register("new_scores", scores.to_arrow())
     con.execute(
-        "INSERT INTO scores SELECT post_key, image_key, $head, score, NULL, $t FROM new_scores",
+        "INSERT INTO scores BY NAME SELECT post_key, image_key, $head AS head_version, score, "
+        "NULL AS percentile, $t AS scored_at FROM new_scores",
         {"head": head, "t": T0},
     )
     con.close()
@@ -122,7 +123,8 @@ def add_scores(path: Path, posts: list[dict], head: str = HEAD) -> None:
     con.execute("INSERT INTO posts BY NAME SELECT * FROM new_posts")
     con.register("new_scores", frame.select("post_key", "image_key", "score").to_arrow())
     con.execute(
-        "INSERT INTO scores SELECT post_key, image_key, $head, score, NULL, $t FROM new_scores",
+        "INSERT INTO scores BY NAME SELECT post_key, image_key, $head AS head_version, score, "
+        "NULL AS percentile, $t AS scored_at FROM new_scores",
         {"head": head, "t": T0},
     )
     con.close()
