@@ -23,6 +23,11 @@ def _plot(result: Result) -> dg.MetadataValue:
     return markdown_image(bar_png(counts, title, "bucket"), "posts per bucket")
 
 
+def _how(result: Result) -> str:
+    """Incremental (and what it built), or whole (and why)."""
+    return f"{'incremental' if result.incremental else 'whole'}: {result.why}"
+
+
 def _metadata(
     results: dict[str, Result], folders: dict[str, Path], published: dict[str, str]
 ) -> dict:
@@ -34,6 +39,17 @@ def _metadata(
         "dagster/row_count": first.rows,
         **{f"rows_{fmt}": r.rows for fmt, r in results.items()},
         **{f"left_out_{fmt}": str(r.dropped or "none") for fmt, r in results.items()},
+        **{f"export_{fmt}": _how(r) for fmt, r in results.items() if r.head is not None},
+        **{
+            f"shards_{fmt}": dg.MetadataValue.json(r.shards)
+            for fmt, r in results.items()
+            if r.head is not None
+        },
+        **{
+            f"seconds_{fmt}": dg.MetadataValue.json(r.phases)
+            for fmt, r in results.items()
+            if r.head is not None
+        },
     }
     if first.head is None:
         return metadata
@@ -87,6 +103,9 @@ def caption_shards(
             raise dg.Failure(str(e)) from None
         results[fmt] = result
         context.log.info(f"{fmt}: {result.message}")
+        if result.head is not None:
+            counts = ", ".join(f"{n} {what}" for what, n in result.shards.items())
+            context.log.info(f"{fmt}: {_how(result)}; shards {counts}")
         for warning in result.warnings:
             context.log.warning(warning)
         if result.head is None:

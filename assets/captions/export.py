@@ -1,11 +1,15 @@
 """An export of the catalog, from the active head to shards on disk: calibrate the head if it
 has no cut-points yet, select the posts, find their images, write the shards and manifest.
 The asset and `scoretag export` both run this.
+
+An export over a previous one of the same shape builds only the shards whose posts changed in
+the catalog since (incremental.py); `Result.phases` says where its time went.
 """
 
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from assets.captions import simpletuner
+from assets.captions import incremental, simpletuner
+from assets.captions import manifest as manifests
 from assets.captions.buckets import Calibration
 from assets.captions.calibration import (
     Policy,
@@ -27,7 +32,8 @@ from assets.captions.calibration import (
 )
 from assets.captions.captions import CaptionRules, build_captions, score_tags
 from assets.captions.formats import HF_SCHEMA, ROW_COLUMNS
-from assets.captions.selection import Filter, select_posts, with_images
+from assets.captions.lookup import keys_of
+from assets.captions.selection import Filter, Located, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
 from assets.captions.sizes import SIZED, read_sizes
 from assets.catalog import lock
@@ -41,11 +47,13 @@ class CalibrationNeeded(RuntimeError):
 class Images:
     """Where the images are: the image root, the image index (read when an export needs
     it), and how to get the sha512 of posts without an md5 (Philomena's), read only when
-    needed."""
+    needed. `entries`, where given, reads only the index's entries for some keys (md5,
+    sha512, post_key, image_key: lookup.py): what an incremental export reads."""
 
     root: Path
     index: Callable[[], pl.DataFrame]
     sha512: Callable[[], pl.DataFrame] | None = None
+    entries: Callable[[dict[str, list[str]]], pl.DataFrame] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class Request:
     command: str = ""
     notes: dict = field(default_factory=dict)  # extra manifest entries (quality signal)
     lock_timeout_s: float = 0.0  # how long to wait while another process holds the catalog
+    full: bool = False  # build every shard, even where an incremental export would do
 
     def __post_init__(self) -> None:
         if self.rules.min_bucket != self.where.min_bucket:
@@ -78,10 +87,30 @@ class Result:
     examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
+    incremental: bool = False  # only the shards whose posts changed were built
+    why: str = ""  # why the export was whole, or what the incremental one built
+    # Shards rebuilt (their index was in the previous export), kept (neither read nor built),
+    # added (a new index), removed (an index of the previous export gone).
+    shards: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step
 
     @property
     def rows(self) -> int:
         return self.outcome.manifest["rows"] if self.outcome else 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 4)
+        self.last = now
+
+    def total(self) -> dict[str, float]:
+        return {**self.laps, "total": round(time.perf_counter() - self.start, 4)}
 
 
 def calibrate(
@@ -104,7 +133,11 @@ def connect(catalog: Path, writable: bool, timeout_s: float = 0.0) -> duckdb.Duc
 def export_catalog(
     catalog: Path, request: Request, images: Images, writable: bool, now: datetime
 ) -> Result:
-    """Run one export. Read-only, a head without cut-points raises CalibrationNeeded."""
+    """Run one export: incremental where the previous export in the folder allows it (see
+    incremental.py), else whole. Read-only, a head without cut-points raises
+    CalibrationNeeded."""
+    clock = _Clock()
+    target = request.target
     with connect(catalog, writable, request.lock_timeout_s) as con:
         head = active_head(con)
         if head is None:
@@ -116,29 +149,84 @@ def export_catalog(
                 raise CalibrationNeeded(head)
             calibration = calibrate(con, head, request.policy, request.record, now)
         warning = policy_warning(calibration, request.policy)
-        posts = select_posts(con, head, request.where)
-    sha512 = images.sha512() if images.sha512 and posts["md5"].null_count() else None
-    located = with_images(posts, request.target.fmt, images.root, images.index(), sha512)
-    if request.target.fmt in SIZED:
-        located = read_sizes(located, request.target.workers)
+        header = _header(head, calibration, request, images.root)
+        digests = incremental.shape(header, target, images.root)
+        previous = manifests.read(target.out) if target.out.is_dir() else None
+        layout = incremental.plan(con, previous, digests, target, head, request.full)
+        clock.lap("plan")
+        posts = select_posts(con, head, request.where, None if layout.full else layout.ranges())
+        clock.lap("select")
+    located = _located(posts, target.fmt, images, not layout.full)
+    clock.lap("locate")
+    if target.fmt in SIZED:
+        located = read_sizes(located, target.workers)
+    clock.lap("sizes")
+    ranged = not layout.full or incremental.has_ranges(target.fmt, layout.state, posts)
+    if ranged:
+        pieces, totals = incremental.lay_out(
+            layout, posts, located.rows, located.left_out, target.shard_size
+        )
+    else:
+        pieces = None
+        totals = {
+            "selected": posts.height,
+            "dropped": located.dropped,
+            "buckets": _per_bucket(posts),
+        }
     result = Result(
         head,
         calibration=calibration,
         calibrated_now=calibrated_now,
-        selected=posts.height,
-        buckets=_per_bucket(posts),
-        dropped=located.dropped,
+        selected=totals["selected"],
+        buckets={int(b): n for b, n in totals["buckets"].items()},
+        dropped=totals["dropped"],
         warnings=[warning] if warning else [],
+        incremental=not layout.full,
+        why=layout.reason,
     )
     result.message = _describe(result, request)
     result.examples = examples(located.rows, request.rules)
-    header = _header(result, request)
-    if request.target.fmt in simpletuner.FORMATS:
-        header["simpletuner"] = simpletuner.manifest_entry(images.root)
-    result.outcome = write_shards(located.rows, request.rules, request.target, header)
-    if request.target.fmt in simpletuner.FORMATS:
-        simpletuner.write_config(request.target.out, result.outcome.manifest, images.root)
+    header = {
+        **header,
+        "selected": result.selected,
+        "dropped": result.dropped,
+        "buckets": {str(b): n for b, n in sorted(result.buckets.items())},
+    }
+    if ranged:
+        header["incremental"] = incremental.record(layout.state, digests)
+    result.outcome = write_shards(located.rows, request.rules, target, header, pieces)
+    if target.fmt in simpletuner.FORMATS:
+        simpletuner.write_config(target.out, result.outcome.manifest, images.root)
+    clock.lap("write")
+    result.shards = _shard_counts(layout.previous_indexes, result.outcome)
+    result.phases = clock.total()
     return result
+
+
+def _located(posts: pl.DataFrame, fmt: str, images: Images, some: bool) -> Located:
+    """Where the images of `posts` are: the image index is read only when there are posts,
+    and only their entries where `some` (an incremental export) and the images can say."""
+    if posts.height == 0:
+        return with_images(posts, fmt, images.root, pl.DataFrame())
+    sha512 = images.sha512() if images.sha512 and posts["md5"].null_count() else None
+    if some and images.entries is not None:
+        entries = images.entries(keys_of(posts, sha512))
+    else:
+        entries = images.index()
+    return with_images(posts, fmt, images.root, entries, sha512)
+
+
+def _shard_counts(previous: frozenset[int], outcome: Outcome) -> dict[str, int]:
+    now = {int(s["name"].split("-")[1]) for s in outcome.manifest["shards"]}
+    kept = {int(name.split("-")[1]) for name in outcome.kept}
+    built = now - kept
+    return {
+        "rebuilt": len(built & previous),
+        "kept": len(kept),
+        "added": len(built - previous),
+        "removed": len(previous - now),
+        "files_written": len(outcome.written),
+    }
 
 
 def _per_bucket(posts: pl.DataFrame) -> dict[int, int]:
@@ -175,16 +263,14 @@ def _keep_tokens(rules: CaptionRules) -> dict:
     return {"by_bucket": per_bucket, "plus_one_on_sites": sorted(rules.source_tags)}
 
 
-def _header(result: Result, request: Request) -> dict:
+def _header(head: str, calibration: Calibration, request: Request, image_root: Path) -> dict:
+    """What the manifest says of how its shards were made (the counts go in later)."""
     header = {
         "scoretag_export": 1,
-        "head_version": result.head,
-        "calibration": result.calibration.describe(),
+        "head_version": head,
+        "calibration": calibration.describe(),
         "caption": {**request.rules.describe(), "keep_tokens": _keep_tokens(request.rules)},
         "filter": request.where.describe(),
-        "selected": result.selected,
-        "dropped": result.dropped,
-        "buckets": {str(b): n for b, n in result.buckets.items()},
         "command": request.command,
         **request.notes,
     }
@@ -192,6 +278,8 @@ def _header(result: Result, request: Request) -> dict:
         header["columns"] = list(ROW_COLUMNS)
     if request.target.fmt == "hf":
         header["columns"] = list(HF_SCHEMA.names)
+    if request.target.fmt in simpletuner.FORMATS:
+        header["simpletuner"] = simpletuner.manifest_entry(image_root)
     return header
 
 

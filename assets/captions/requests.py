@@ -8,6 +8,7 @@ from pathlib import Path
 from assets.captions.calibration import Policy
 from assets.captions.captions import CaptionRules
 from assets.captions.export import Images, Request, command_line
+from assets.captions.lookup import entries_for
 from assets.captions.paths import calibration_dir
 from assets.captions.selection import Filter
 from assets.captions.shards import Target
@@ -34,6 +35,7 @@ def images_of(profile: Profile) -> Images:
         root=layout.images,
         index=lambda: load_index(layout, profile.settings),
         sha512=lambda: current_posts(posts_files(layout), ["sha512"]),
+        entries=lambda keys: entries_for(layout, profile.settings, keys),
     )
 
 

@@ -2,15 +2,18 @@
 
 The catalog gives the posts (sql/captions/select.sql): scored under the active head, in a
 bucket at or above the minimum, of the chosen ratings and sites, not deleted, one post per
-image, ordered by site and post id. Their images are then found in the image index
-(assets/images), as every stage finds them. A post is left out, with its reason
+image, ordered by added_seq (when the catalog first held the post with its image: new posts
+come last), then site and post id. An incremental export selects only the posts of some
+added_seq ranges (sql/captions/select_ranges.sql). Their images are then found in the image
+index (assets/images), as every stage finds them. A post is left out, with its reason
 counted, when its image is nowhere to be found, sits inside a tar shard where the format
 needs a loose file, or lies outside the image root where the format mirrors its tree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -78,9 +81,22 @@ class Filter:
         }
 
 
-def select_posts(con: duckdb.DuckDBPyConnection, head: str, where: Filter) -> pl.DataFrame:
-    """The selected posts with their tags, score and bucket, in export order."""
-    return con.execute(statement("captions/select"), where.params(head)).pl()
+def select_posts(
+    con: duckdb.DuckDBPyConnection,
+    head: str,
+    where: Filter,
+    ranges: Sequence[tuple[int, int]] | None = None,
+) -> pl.DataFrame:
+    """The selected posts with their tags, score, bucket and added_seq, in export order;
+    with `ranges` ((lo, hi) of added_seq, inclusive), only those whose added_seq lies in one."""
+    if ranges is None:
+        return con.execute(statement("captions/select"), where.params(head)).pl()
+    params = {
+        **where.params(head),
+        "los": [int(lo) for lo, _ in ranges],
+        "his": [int(hi) for _, hi in ranges],
+    }
+    return con.execute(statement("captions/select_ranges"), params).pl()
 
 
 def selection_buckets(con: duckdb.DuckDBPyConnection, head: str, where: Filter) -> dict[int, int]:
@@ -89,12 +105,26 @@ def selection_buckets(con: duckdb.DuckDBPyConnection, head: str, where: Filter) 
     return {int(bucket): int(n) for bucket, n in rows}
 
 
+LEFT_OUT: dict[str, pl.DataType] = {"added_seq": pl.Int64, "reason": pl.String}
+
+
 @dataclass(frozen=True)
 class Located:
-    """The selected posts whose images were found, and how many were left out, by reason."""
+    """The selected posts whose images were found, and how many were left out, by reason;
+    `left_out` has the added_seq and reason of each post left out (an incremental export
+    counts them per shard)."""
 
     rows: pl.DataFrame
     dropped: dict[str, int]
+    left_out: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LEFT_OUT))
+
+
+def left_out_rows(rows: pl.DataFrame, reason: str) -> pl.DataFrame:
+    """LEFT_OUT rows for `rows` (posts left out for `reason`)."""
+    seq = rows["added_seq"] if "added_seq" in rows.columns else pl.Series([None] * rows.height)
+    return pl.DataFrame(
+        {"added_seq": seq.cast(pl.Int64), "reason": [reason] * rows.height}, schema=LEFT_OUT
+    )
 
 
 def with_images(
@@ -129,27 +159,28 @@ def with_images(
     rows = rows.with_columns(
         filename=pl.when(loose_under_root).then(pl.col("image_path").str.strip_prefix(prefix))
     )
-    missing = rows["image_path"].is_null()
-    dropped = {IMAGE_NOT_FOUND: int(missing.sum())}
-    rows = rows.filter(~missing)
+    dropped: dict[str, int] = {}
+    gone: list[pl.DataFrame] = []
+
+    def leave_out(which: pl.Series, reason: str) -> pl.DataFrame:
+        dropped[reason] = int(which.sum())
+        gone.append(left_out_rows(rows.filter(which), reason))
+        return rows.filter(~which)
+
+    rows = leave_out(rows["image_path"].is_null(), IMAGE_NOT_FOUND)
     if fmt in NEED_LOOSE_FILES:
-        in_tar = rows["tar_offset"].is_not_null()
-        dropped[IMAGE_IN_TAR] = int(in_tar.sum())
-        rows = rows.filter(~in_tar)
+        rows = leave_out(rows["tar_offset"].is_not_null(), IMAGE_IN_TAR)
     if fmt in NEED_ROOT:
         # Caption files mirror, or sit beside, the image root's tree: an image an index
         # file places elsewhere has no place in it.
-        outside = rows["filename"].is_null()
-        dropped[IMAGE_OUTSIDE_ROOT] = int(outside.sum())
-        rows = rows.filter(~outside)
+        rows = leave_out(rows["filename"].is_null(), IMAGE_OUTSIDE_ROOT)
     if fmt == "kohya":
         # sd-scripts lists a folder's images by extension: a gif or tiff would sit there
         # unread, its caption unused (formats.KOHYA_IMAGE_EXTS).
         ext = rows["image_path"].str.extract(r"\.([^./]+)$").str.to_lowercase()
-        unread = ~ext.is_in(list(KOHYA_IMAGE_EXTS)).fill_null(False)
-        dropped[IMAGE_TYPE_UNREAD] = int(unread.sum())
-        rows = rows.filter(~unread)
-    return Located(rows, {reason: n for reason, n in dropped.items() if n})
+        rows = leave_out(~ext.is_in(list(KOHYA_IMAGE_EXTS)).fill_null(False), IMAGE_TYPE_UNREAD)
+    counts = {reason: n for reason, n in dropped.items() if n}
+    return Located(rows, counts, pl.concat(gone))
 
 
 def _no_sha512() -> pl.DataFrame:

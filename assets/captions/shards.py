@@ -16,6 +16,12 @@ before its manifest) is never replaced: the export stops first, naming them.
 The kohya formats group their rows by caption group (kohya_group) before cutting shards, and
 write `dataset_config.toml` (and, for `kohya`, OneTrainer's `concepts.json`) after the
 manifest; see trainers.py.
+
+An incremental export (incremental.py) gives the shards as pieces: the ones to build, with
+their rows, and the ones the previous export wrote that stay as they are (their manifest
+entries). Only the first are captioned, encoded and staged; the others are neither read nor
+touched, and the same guarantees hold: the manifest is replaced last, and only shards it no
+longer lists are removed.
 """
 
 from __future__ import annotations
@@ -117,13 +123,33 @@ class _Staged:
 class Outcome:
     manifest: dict
     written: list[str] = field(default_factory=list)  # shards (re)written this time
-    unchanged: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # not written: already there
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # of `unchanged`, those not even rebuilt
 
 
-def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header: dict) -> Outcome:
-    """Write `rows` (selected, located, in export order) as shards; `header` goes into the
-    manifest as it is, before the shards."""
+@dataclass
+class Piece:
+    """One shard of an export laid out in advance (incremental.py): its index, and either its
+    rows to build or None, for a shard of the previous export kept as it is; `entry` is, for
+    a shard built, what its manifest entry adds to name, rows, sha256 and bytes, and for a
+    shard kept, its whole manifest entry."""
+
+    index: int
+    rows: pl.DataFrame | None
+    entry: dict = field(default_factory=dict)
+
+
+def write_shards(
+    rows: pl.DataFrame | None,
+    rules: CaptionRules,
+    target: Target,
+    header: dict,
+    pieces: list[Piece] | None = None,
+) -> Outcome:
+    """Write `rows` (selected, located, in export order) as shards of `target.shard_size`,
+    or the shards `pieces` lays out; `header` goes into the manifest as it is, before the
+    shards."""
     out = target.out
     out.mkdir(parents=True, exist_ok=True)
     remove_orphans(out)
@@ -133,6 +159,10 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
             f"{out} holds a {previous['format']} export: give {target.fmt} its own folder"
         )
     known = {s["name"]: s["sha256"] for s in (previous or {}).get("shards", [])}
+    if pieces is not None:
+        if target.fmt in KOHYA_FORMATS:
+            raise ValueError("the kohya formats cut their own shards (by caption group)")
+        return _write_pieces(pieces, rules, target, header, previous, known)
     if target.fmt in KOHYA_FORMATS:
         rows = _grouped(rows, rules)
         chunks = [
@@ -178,6 +208,57 @@ def write_shards(rows: pl.DataFrame, rules: CaptionRules, target: Target, header
     if target.fmt in KOHYA_FORMATS:
         write_trainer_configs(out, manifest, target.caption_extension, rules)
         (out / PENDING).unlink(missing_ok=True)
+    return outcome
+
+
+def _write_pieces(
+    pieces: list[Piece],
+    rules: CaptionRules,
+    target: Target,
+    header: dict,
+    previous: dict | None,
+    known: dict,
+) -> Outcome:
+    """Build the pieces that have rows, keep the others, then commit as write_shards does."""
+    built = [p for p in pieces if p.rows is not None]
+
+    def stage(piece: Piece) -> _Staged:
+        return stage_shard(piece.index, build_captions(piece.rows, rules), target, known)
+
+    with ThreadPoolExecutor(target.workers or os.cpu_count() or 1) as pool:
+        done = dict(zip((id(p) for p in built), pool.map(stage, built), strict=True))
+    staged, entries, kept = [], [], []
+    for piece in pieces:
+        if piece.rows is None:
+            entry = piece.entry
+            staged.append(
+                _Staged(
+                    piece.index, entry["name"], entry["sha256"], entry["rows"], entry["bytes"], None
+                )
+            )
+            entries.append(entry)
+            kept.append(entry["name"])
+            continue
+        shard = done[id(piece)]
+        staged.append(shard)
+        entries.append(
+            {
+                "name": shard.name,
+                "rows": shard.rows,
+                "sha256": shard.sha256,
+                "bytes": shard.size,
+                **piece.entry,
+            }
+        )
+    manifest = {
+        **header,
+        "format": target.fmt,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": sum(s.rows for s in staged),
+        "shards": entries,
+    }
+    outcome = _commit(target.out, staged, manifest, previous, target)
+    outcome.kept = kept
     return outcome
 
 

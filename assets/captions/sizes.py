@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 from PIL import Image
 
-from assets.captions.selection import Located
+from assets.captions.selection import Located, left_out_rows
 
 IMAGE_UNREADABLE = "image_unreadable"
 # Formats whose rows carry the image's size.
@@ -73,7 +73,10 @@ def read_sizes(located: Located, workers: int = 0) -> Located:
     rows = rows.with_columns(
         width=pl.Series([s[0] if s else None for s in sizes], dtype=pl.Int32),
         height=pl.Series([s[1] if s else None for s in sizes], dtype=pl.Int32),
-    ).filter(readable)
-    unreadable = len(sizes) - rows.height
-    dropped = {**located.dropped, IMAGE_UNREADABLE: unreadable} if unreadable else located.dropped
-    return Located(rows, dropped)
+    )
+    unreadable = rows.filter(~readable)
+    if not unreadable.height:
+        return Located(rows, located.dropped, located.left_out)
+    dropped = {**located.dropped, IMAGE_UNREADABLE: unreadable.height}
+    left_out = pl.concat([located.left_out, left_out_rows(unreadable, IMAGE_UNREADABLE)])
+    return Located(rows.filter(readable), dropped, left_out)
