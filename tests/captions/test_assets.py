@@ -58,6 +58,13 @@ def test_every_format_is_exported_and_every_check_passes(home, tmp_path: Path):
     assert metadata["calibrated_this_run"].value is True
     assert "score_" in metadata["example_captions"].value
     assert metadata["bucket_distribution"].value.startswith("![posts per bucket](data:image/png")
+    assert metadata["export_parquet"].value == "whole: no previous export"
+    assert metadata["export_kohya"].value == "whole: the kohya format is exported whole"
+    shards = read(export_dir(home, "parquet"))["shards"]
+    assert metadata["shards_parquet"].value["added"] == len(shards)
+    assert {"plan", "select", "locate", "sizes", "write", "total"} <= set(
+        metadata["seconds_parquet"].value
+    )
     for fmt in formats:
         manifest = read(export_dir(home, fmt))
         assert manifest["format"] == fmt and manifest["head_version"] == "h1"
