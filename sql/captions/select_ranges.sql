@@ -7,21 +7,32 @@
 WITH ranges AS (
     SELECT unnest($los::BIGINT[]) AS lo, unnest($his::BIGINT[]) AS hi
 ),
-shown AS (
+shown AS MATERIALIZED (
     SELECT DISTINCT p.image_key
     FROM posts AS p
     JOIN ranges AS r ON p.added_seq BETWEEN r.lo AND r.hi
 ),
-scored AS (
+-- Each side narrowed to the images shown before they are joined (not the catalog joined with
+-- its scores first).
+candidates AS MATERIALIZED (
     SELECT
-        p.post_key, p.image_key, p.site, p.post_id, p.rating, p.is_canonical, p.added_seq,
-        p.rowid AS row_id, s.score
+        p.rowid AS row_id, p.post_key, p.image_key, p.site, p.post_id, p.rating,
+        p.is_canonical, p.added_seq
     FROM posts AS p
-    JOIN scores AS s ON s.post_key = p.post_key AND s.head_version = $head
     WHERE p.image_key IN (SELECT image_key FROM shown)
         AND NOT coalesce(p.is_deleted, false)
         AND list_contains($ratings, p.rating)
         AND (len($sites) = 0 OR list_contains($sites, p.site))
+),
+head_scores AS MATERIALIZED (
+    SELECT post_key, score
+    FROM scores
+    WHERE head_version = $head AND image_key IN (SELECT image_key FROM shown)
+),
+scored AS (
+    SELECT c.*, s.score
+    FROM candidates AS c
+    JOIN head_scores AS s ON s.post_key = c.post_key
 ),
 bucketed AS (
     SELECT
