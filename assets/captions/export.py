@@ -159,7 +159,8 @@ def export_catalog(
     located = _located(posts, target.fmt, images, not layout.full)
     clock.lap("locate")
     if target.fmt in SIZED:
-        located = read_sizes(located, target.workers)
+        known = incremental.known_sizes(layout, previous, target)
+        located = read_sizes(located, target.workers, known)
     clock.lap("sizes")
     ranged = not layout.full or incremental.has_ranges(target.fmt, layout.state, posts)
     if ranged:

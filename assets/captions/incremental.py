@@ -42,6 +42,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from assets.captions.formats import read_rows
 from assets.captions.shards import Piece, Target
 from assets.catalog.statements import statement
 
@@ -332,6 +333,30 @@ def _add(a: dict, b: dict) -> dict:
         "dropped": merged(a.get("dropped", {}), b.get("dropped", {})),
         "buckets": merged(a.get("buckets", {}), b.get("buckets", {}), key=int),
     }
+
+
+# Formats whose shards give each row's md5, width and height (read back by read_rows).
+SIZES_KEPT = ("parquet", "jsonl", "hf")
+
+
+def known_sizes(layout: Plan, previous: dict | None, target: Target) -> pl.DataFrame | None:
+    """The sizes (md5, width, height) the shards about to be rebuilt hold: an image with the
+    same md5 has the same bytes, so its size need not be read from its file again. None for
+    a whole export (which reads every image) and formats that do not keep them."""
+    if layout.full or previous is None or target.fmt not in SIZES_KEPT:
+        return None
+    rebuilt = {span.index for span in layout.rebuild}
+    frames = []
+    for entry in previous["shards"]:
+        path = target.out / entry["name"]
+        if _index(entry) in rebuilt and path.is_file():
+            frames.append(
+                read_rows(target.fmt, path)
+                .select("md5", "width", "height")
+                .drop_nulls()
+                .cast({"md5": pl.String, "width": pl.Int32, "height": pl.Int32})
+            )
+    return pl.concat(frames) if frames else None
 
 
 def record(state: CatalogState, digests: dict[str, str]) -> dict:

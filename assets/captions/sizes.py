@@ -62,13 +62,26 @@ def image_size(path: str, offset: int | None, length: int | None) -> tuple[int, 
         return None
 
 
-def read_sizes(located: Located, workers: int = 0) -> Located:
+def read_sizes(located: Located, workers: int = 0, known: pl.DataFrame | None = None) -> Located:
     """`located` with `width` and `height` read from each image, those that cannot be read
-    left out and counted."""
+    left out and counted. `known` (md5, width, height: what an earlier export read of the
+    image with that md5, the same bytes) spares reading those again."""
     rows = located.rows
     jobs = rows.select("image_path", "tar_offset", "tar_length").rows()
+    given: list = [None] * rows.height
+    if known is not None and known.height and rows.height:
+        sizes_by_md5 = known.unique("md5").select("md5", known_width="width", known_height="height")
+        found = rows.select("md5").join(sizes_by_md5, on="md5", how="left", maintain_order="left")
+        given = [
+            None if w is None or h is None else (w, h)
+            for w, h in zip(found["known_width"], found["known_height"], strict=True)
+        ]
+
+    todo = [i for i, size in enumerate(given) if size is None]
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        sizes = list(pool.map(lambda job: image_size(*job), jobs))
+        for i, size in zip(todo, pool.map(lambda i: image_size(*jobs[i]), todo), strict=True):
+            given[i] = size
+    sizes = given
     readable = pl.Series([size is not None for size in sizes], dtype=pl.Boolean)
     rows = rows.with_columns(
         width=pl.Series([s[0] if s else None for s in sizes], dtype=pl.Int32),

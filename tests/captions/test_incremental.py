@@ -423,3 +423,30 @@ def test_the_entries_of_some_posts_locate_them_as_the_whole_index_does(home, tmp
     assert found.height == keyed.height  # every post is found, each way
     e621_10 = found.filter((pl.col("site") == "e621") & (pl.col("post_id") == 10))
     assert e621_10["offset"][0] >= 0  # from the tar
+
+
+def test_a_rebuilt_shard_reads_the_size_only_of_images_it_did_not_hold(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Sizes come from the image files; an image whose md5 the shard being rebuilt held has
+    the same bytes, so its size is taken from there."""
+    from assets.captions import sizes
+
+    out = tmp_path / "out"
+    world.export(out)
+    read: list[str] = []
+    image_size = sizes.image_size
+
+    def counted(path, offset, length):
+        read.append(Path(path).stem)
+        return image_size(path, offset, length)
+
+    monkeypatch.setattr(sizes, "image_size", counted)
+    world.posts["danbooru:12"]["tags"] = ["1girl", "a_new_tag"]
+    world.embed(range(42, 44))
+    world.refresh([*world.posts.values(), _post("e621", 13, 42), _post("e621", 14, 43)])
+    result = world.export(out)
+    assert result.incremental and result.shards["rebuilt"] == 2
+    assert sorted(read) == sorted([_md5(42), _md5(43)])  # the new posts' images alone
+    monkeypatch.setattr(sizes, "image_size", image_size)
+    _same_as_afresh(world, out, tmp_path)
