@@ -62,31 +62,41 @@ def image_size(path: str, offset: int | None, length: int | None) -> tuple[int, 
         return None
 
 
+def _size_at(path: str, offset: int, length: int) -> tuple[int, int] | None:
+    return image_size(path, None if offset < 0 else offset, None if length < 0 else length)
+
+
 def read_sizes(located: Located, workers: int = 0, known: pl.DataFrame | None = None) -> Located:
     """`located` with `width` and `height` read from each image, those that cannot be read
     left out and counted. `known` (md5, width, height: what an earlier export read of the
-    image with that md5, the same bytes) spares reading those again."""
+    image with that md5, the same bytes) spares reading those again, and an image file that
+    several rows point at (one file posted to several sites) is read once."""
     rows = located.rows
-    jobs = rows.select("image_path", "tar_offset", "tar_length").rows()
-    given: list = [None] * rows.height
-    if known is not None and known.height and rows.height:
-        sizes_by_md5 = known.unique("md5").select("md5", known_width="width", known_height="height")
-        found = rows.select("md5").join(sizes_by_md5, on="md5", how="left", maintain_order="left")
-        given = [
-            None if w is None or h is None else (w, h)
-            for w, h in zip(found["known_width"], found["known_height"], strict=True)
-        ]
-
-    todo = [i for i, size in enumerate(given) if size is None]
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for i, size in zip(todo, pool.map(lambda i: image_size(*jobs[i]), todo), strict=True):
-            given[i] = size
-    sizes = given
-    readable = pl.Series([size is not None for size in sizes], dtype=pl.Boolean)
-    rows = rows.with_columns(
-        width=pl.Series([s[0] if s else None for s in sizes], dtype=pl.Int32),
-        height=pl.Series([s[1] if s else None for s in sizes], dtype=pl.Int32),
+    place = ["image_path", "offset", "length"]
+    sized = rows.select(
+        "md5",
+        image_path="image_path",
+        offset=pl.col("tar_offset").fill_null(-1),
+        length=pl.col("tar_length").fill_null(-1),
     )
+    if known is not None and known.height:
+        by_md5 = known.unique("md5").select("md5", "width", "height")
+        sized = sized.join(by_md5, on="md5", how="left", maintain_order="left")
+    else:
+        sized = sized.with_columns(width=pl.lit(None, pl.Int32), height=pl.lit(None, pl.Int32))
+    todo = sized.filter(pl.col("width").is_null()).select(place).unique()
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        read = list(pool.map(lambda job: _size_at(*job), todo.rows()))
+    todo = todo.with_columns(
+        read_width=pl.Series([r[0] if r else None for r in read], dtype=pl.Int32),
+        read_height=pl.Series([r[1] if r else None for r in read], dtype=pl.Int32),
+    )
+    sized = sized.join(todo, on=place, how="left", maintain_order="left")
+    width = pl.coalesce("width", "read_width").cast(pl.Int32)
+    height = pl.coalesce("height", "read_height").cast(pl.Int32)
+    sized = sized.select(width=width, height=height)
+    rows = rows.with_columns(width=sized["width"], height=sized["height"])
+    readable = rows["width"].is_not_null()
     unreadable = rows.filter(~readable)
     if not unreadable.height:
         return Located(rows, located.dropped, located.left_out)
