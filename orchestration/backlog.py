@@ -8,7 +8,7 @@ from __future__ import annotations
 from assets.embeddings.assets import POST_COLUMNS, store_for
 from assets.embeddings.pending import new_images
 from assets.images.find import load_index
-from assets.ingest.paths import RawFile, inbox_files
+from assets.ingest.paths import RawFile, inbox_files, superseded_files
 from orchestration import objectstore
 from orchestration.profile import Profile
 from orchestration.resources import BackboneResource
@@ -19,7 +19,13 @@ def unembedded(profile: Profile) -> list[RawFile]:
     images that arrived after their latest embeddings run."""
     layout, settings = profile.layout, profile.settings
     store = store_for(layout, BackboneResource.from_settings(settings.backbone))
-    ingested = [raw for raw in inbox_files(layout) if raw.output(layout, "posts").is_file()]
+    # A file a newer full export superseded is read by no stage, embeddings included.
+    retired = {s.file.raw for s in superseded_files(layout)}
+    ingested = [
+        raw
+        for raw in inbox_files(layout)
+        if raw not in retired and raw.output(layout, "posts").is_file()
+    ]
     pending = [raw for raw in ingested if not store.requested_path(raw.key).is_file()]
     embedded = [raw for raw in ingested if raw not in pending]
     if embedded:

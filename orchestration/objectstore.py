@@ -162,3 +162,17 @@ def register(con: duckdb.DuckDBPyConnection, path: Location) -> None:
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
     if protocols[0] not in con.list_filesystems():  # DuckDB names it by its first protocol
         con.register_filesystem(fs)
+
+
+def signature(path: Location) -> str:
+    """Cheap identity of a file's content: its size and when it was written (an object
+    store's own stamp: modification time, or the ETag where there is none)."""
+    if not is_remote(path):
+        stat = path.stat()
+        return f"{stat.st_size}-{stat.st_mtime_ns}"
+    info = path.fs.info(path.path)
+    stamp = next(
+        (info[k] for k in ("mtime", "LastModified", "updated", "created", "ETag") if info.get(k)),
+        "",
+    )
+    return f"{info.get('size')}-{stamp}"

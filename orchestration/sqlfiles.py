@@ -1,5 +1,5 @@
-"""The SQL the catalog runs, read from the project's `sql/` folder: no statement is built in
-Python, only parameters are bound."""
+"""The SQL the stages run (the catalog's, normalize's, the export's), read from the project's
+`sql/` folder: no statement is built in Python, only parameters are bound."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
 @functools.cache

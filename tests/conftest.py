@@ -91,18 +91,20 @@ def scored_home(demo_layout, demo_scored, tmp_path):
     import shutil
 
     from assets.ingest.paths import STAGE as RAW
-    from assets.normalize.assets import output_path
-    from orchestration.atomic import write_parquet
+    from assets.ingest.paths import posts_files
+    from assets.normalize.assets import scores_root
+    from assets.normalize.normalize import update
+    from orchestration.settings import NormalizeSettings
     from orchestration.storage import Layout
 
-    files, scores = demo_scored
+    files, _ = demo_scored
     layout = Layout(home=tmp_path / "home").ensure()
     for path in files:
         site, name = path.name.split("-", 1)
         target = layout.stage_dir(RAW) / "posts" / site / name.replace(".posts.parquet", ".parquet")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
-    write_parquet(scores, output_path(layout))
+    update(scores_root(layout), posts_files(layout), NormalizeSettings(), tmp_path / "scratch")
     layout.images.rmdir()
     layout.images.symlink_to(demo_layout.images, target_is_directory=True)
     return layout

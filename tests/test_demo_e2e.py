@@ -33,7 +33,7 @@ from assets.captions.paths import export_dir
 from assets.head.paths import registry
 from assets.labels.paths import labels_path
 from assets.labels.store import LabelStore
-from assets.normalize.assets import output_path
+from assets.normalize.assets import read_scores
 from assets.pool.paths import pool_path
 from orchestration.jobs import INGEST_JOB, MAIN_JOB
 from orchestration.storage import Layout
@@ -120,7 +120,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
     # after them, the pool draw, and main.
     jobs = _jobs(root, demo_run.run_ids)
     assert jobs == ["images"] + ["ingest"] * RAW_FILES + ["main", "pool"]
-    scores = pl.read_parquet(output_path(Layout(home=root)))
+    scores = read_scores(Layout(home=root))
     truth = pl.read_parquet(root / "demo" / "posts.parquet")
     assert scores.height == truth.filter(~pl.col("superseded")).height
     assert set(scores["site"]) == {"danbooru", "e621", "derpibooru", "gelbooru"}
@@ -145,7 +145,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
     assert "all succeeded" in again
     # no file ingested again; the image index is refreshed again (an incremental scan)
     assert _jobs(root, _run_ids(root) - before) == ["images", "main", "pool"]
-    assert pl.read_parquet(output_path(Layout(home=root))).equals(scores)
+    assert read_scores(Layout(home=root)).equals(scores)
     with LabelStore(root / "labels.sqlite", read_only=True) as store:
         assert store.events().height == events.height
     # the same labels train the same head (same version), which stays active

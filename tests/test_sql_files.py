@@ -45,11 +45,21 @@ PARAMS = {
     "ratings": ["g", "s", "q", "e"],
     "min_bucket": 1,
     "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    "seen": 0,  # change_seq an export recorded
+    "through": 0,  # the last added_seq it covered
+    "los": [0],  # ranges of added_seq an incremental export selects again
+    "his": [10],
 }
 # Another head's cut-points: a statement about head "h" must neither show nor delete them.
 OTHER = ("other", 1, 0.2, 0.9, datetime(2025, 1, 1, tzinfo=UTC))
 MINE = ("h", 1, 0.0, 1.0, PARAMS["created_at"])  # what insert_calibration stores from `rows`
 
+# What an export is built from, in this order.
+SELECTED = (
+    ["post_key", "site", "post_id", "md5", "image_key", "rating", "width", "height"]
+    + ["file_ext", "tags", "character_tags", "copyright_tags", "artist_tags"]
+    + ["species_tags", "meta_tags", "score", "bucket", "added_seq"]
+)
 # Per captions statement, on a catalog with no post and no head (only OTHER's cut-points): its
 # columns, its rows (DuckDB answers a write with the count of rows written, a CREATE with no
 # row), and the calibrations table after it.
@@ -61,14 +71,11 @@ EMPTY = {
     "macros": (["Count"], [], [OTHER]),
     "scope_buckets": (["bucket", "images"], [], [OTHER]),
     "scope_scores": (["score"], [], [OTHER]),
-    "select": (
-        # What an export is built from, in this order.
-        ["post_key", "site", "post_id", "md5", "image_key", "rating", "width", "height"]
-        + ["file_ext", "tags", "character_tags", "copyright_tags", "artist_tags"]
-        + ["species_tags", "meta_tags", "score", "bucket"],
-        [],
-        [OTHER],
-    ),
+    "select": (SELECTED, [], [OTHER]),
+    "select_ranges": (SELECTED, [], [OTHER]),
+    "change_tracking": (["tracked"], [(True,)], [OTHER]),
+    "change_state": (["change_seq", "through"], [(0, 0)], [OTHER]),
+    "changes": (["added_seq"], [], [OTHER]),
     "selection_buckets": (["bucket", "posts"], [], [OTHER]),
 }
 MACROS = {"caption_scope", "caption_bucketed", "caption_selection"}

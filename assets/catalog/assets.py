@@ -11,15 +11,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets.catalog.lock import CatalogBusy
+from assets.catalog.refresh import refresh
 from assets.catalog.writer import (
-    POST_COLUMNS,
-    SCORE_COLUMNS,
-    SCORE_STATE,
     apply_retention,
-    catalog_posts,
     counts,
     open_catalog,
-    refresh_posts,
     score_histogram,
     score_missing,
     sync_heads,
@@ -29,11 +25,7 @@ from assets.embeddings.store import EmbeddingStore
 from assets.head.artifact import BackboneMismatch, Head, require_backbone
 from assets.head.assets import aesthetic_head
 from assets.head.paths import registry
-from assets.ingest.current import current_posts
-from assets.ingest.paths import posts_files
 from assets.normalize.assets import normalized_scores
-from assets.normalize.assets import output_path as scores_path
-from orchestration import objectstore
 from orchestration.plots import histogram_png, markdown_image
 from orchestration.pools import DUCKDB
 from orchestration.resources import BackboneResource, ScoretagResource
@@ -59,18 +51,25 @@ def scored_catalog(
     query it with `scoretag query`, DuckDB's CLI or Python."""
     profile = scoretag.load()
     layout = profile.layout
-    now = datetime.now(UTC)
-    posts = catalog_posts(
-        current_posts(posts_files(layout), list(POST_COLUMNS)),
-        objectstore.read_parquet(scores_path(layout), columns=[*SCORE_COLUMNS, *SCORE_STATE]),
-        now,
-    )
     heads = registry(layout)
     store = store_for(layout, backbone)
     settings = profile.settings.catalog
-    metadata: dict = {"posts": posts.height, "path": dg.MetadataValue.path(str(layout.catalog))}
+    metadata: dict = {"path": dg.MetadataValue.path(str(layout.catalog))}
     with _opened(layout.catalog, settings.lock_timeout_s, context) as con:
-        refresh_posts(con, posts)
+        done = refresh(con, layout, datetime.now(UTC))
+        source = "every current post" if done.mode == "full" else f"{done.files} change files"
+        context.log.info(
+            f"posts refreshed from {source}: {done.written:,} written, {done.updated:,} "
+            f"updated, {done.dropped:,} dropped"
+        )
+        metadata.update(
+            {
+                "refresh": done.mode,
+                "posts_written": done.written,
+                "posts_updated": done.updated,
+                "posts_dropped": done.dropped,
+            }
+        )
         active = sync_heads(con, heads)
         if active is None:
             context.log.warning("no head is active: posts are in the catalog, without scores")

@@ -123,10 +123,10 @@ def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> Refres
     """Make `posts` hold exactly these posts (every current one), writing only the rows that
     differ: a run that changes nothing writes nothing, and the rows it writes carry its change
     number."""
-    with _registered(con, "new_posts", _complete(posts, CATALOG_POSTS).to_arrow()):
-        with _transaction(con):
-            run_script(con, "catalog/changed_posts")
-            return _write_changed(con)
+    frame = _complete(posts, CATALOG_POSTS).to_arrow()
+    with _registered(con, "new_posts", frame), _transaction(con):
+        run_script(con, "catalog/changed_posts")
+        return _write_changed(con)
 
 
 def apply_post_changes(

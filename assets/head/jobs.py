@@ -15,11 +15,10 @@ from assets.head.uncertainty import UNCERTAINTY, RoundSettings, add_uncertainty_
 from assets.images.find import load_index
 from assets.ingest.paths import posts_files
 from assets.labels.paths import labels_path
-from assets.normalize.assets import output_path as scores_path
+from assets.normalize.assets import read_scores
 from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path
 from assets.pool.schema import POOL, read_pool
-from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import markdown_table
 from orchestration.resources import BackboneResource, ScoretagResource
@@ -68,7 +67,7 @@ def add_uncertainty_round_op(
     labels = pl.read_parquet(labels_path(layout))
     cands = candidates(
         posts_files(layout),
-        objectstore.read_parquet(scores_path(layout)),
+        read_scores(layout),
         load_index(layout, profile.settings),
         profile.settings.pool,
     )

@@ -5,7 +5,8 @@ import polars as pl
 
 from assets.ingest.assets import raw_posts
 from assets.ingest.paths import posts_files
-from assets.normalize.normalize import SCHEMA, normalize_files
+from assets.normalize import store
+from assets.normalize.normalize import SCHEMA, Outcome, update
 from orchestration import objectstore
 from orchestration.objectstore import Location
 from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
@@ -14,12 +15,23 @@ from orchestration.settings import NormalizeSettings
 from orchestration.storage import Layout
 
 STAGE = "normalized_scores"
+# Columns the summary reads; the parts hold the inputs too.
+SUMMARY = ["site", "rating", "cohort", "image_key", "in_reference", "provisional", "norm_score"]
 
 
-def output_path(layout: Layout) -> Location:
+def scores_root(layout: Layout) -> Location:
     """Under the object root when the profile has one (it grows with the posts), else under
-    the storage root."""
-    return layout.shared_stage_dir(STAGE) / "normalized_scores.parquet"
+    the storage root (see store.py for what is in it)."""
+    return layout.shared_stage_dir(STAGE)
+
+
+def read_scores(layout: Layout, columns: list[str] | None = None) -> pl.DataFrame:
+    """Every post's normalized score (only `columns`, if given)."""
+    return store.read_scores(scores_root(layout), columns)
+
+
+def scan_scores(layout: Layout) -> pl.LazyFrame:
+    return store.scan_scores(scores_root(layout))
 
 
 def formula(settings: NormalizeSettings) -> str:
@@ -92,14 +104,37 @@ def normalized_scores(
     profile = scoretag.load()
     settings = profile.settings.normalize
     files = posts_files(profile.layout)
-    frame = normalize_files(files, settings)
-    path = objectstore.write_parquet(frame, output_path(profile.layout))
-    context.log.info(f"normalized {frame.height} posts from {len(files)} raw files")
+    root = scores_root(profile.layout)
+    scratch = profile.layout.stage_dir(STAGE) / "scratch"
+    outcome = update(root, files, settings, scratch)
+    context.log.info(
+        f"{outcome.mode} ({outcome.reason}): {outcome.rows:,} posts of {outcome.groups:,} "
+        f"groups scored, {outcome.parts_written} parts written, changes {outcome.changes}"
+    )
+    # A run that changed little summarizes what it wrote; the whole table only after a
+    # full run (reading every post would cost more than the run).
+    summary = _summary(store.read_scores(root, SUMMARY)) if outcome.mode == "full" else {}
     return dg.MaterializeResult(
         metadata={
-            **_summary(frame),
+            **summary,
+            **_outcome_metadata(outcome, root),
             "formula": dg.MetadataValue.md(formula(settings)),
             "raw_files": len(files),
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(root)),
         }
     )
+
+
+def _outcome_metadata(outcome: Outcome, root: Location) -> dict:
+    parts = store.part_files(root)
+    return {
+        "dagster/row_count": objectstore.parquet_rows(parts) if parts else 0,
+        "run_mode": outcome.mode,
+        "run_reason": outcome.reason,
+        "groups_scored": outcome.groups,
+        "posts_scored": outcome.rows,
+        "parts_written": outcome.parts_written,
+        "parts": len(parts),
+        "changes": dg.MetadataValue.json(outcome.changes),
+        "phase_seconds": dg.MetadataValue.json(outcome.phases),
+    }

@@ -4,8 +4,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.normalize.assets import normalized_scores, output_path
-from orchestration import objectstore, quality
+from assets.normalize.assets import normalized_scores, read_scores, scan_scores
+from orchestration import quality
 from orchestration.plots import markdown_table
 from orchestration.resources import ScoretagResource
 
@@ -58,7 +58,7 @@ def normalized_scores_suite(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     import great_expectations as gx
 
     e = gx.expectations
-    scores = objectstore.scan_parquet(output_path(scoretag.layout))
+    scores = scan_scores(scoretag.layout)
     table = scores.select(
         duplicate_posts=pl.len() - pl.struct("site", "post_id").n_unique(),
         images_without_one_canonical=(
@@ -99,7 +99,9 @@ def norm_score_uniform(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     0.10, fails past 0.20."""
     import great_expectations as gx
 
-    stats = uniformity(objectstore.read_parquet(output_path(scoretag.layout)))
+    stats = uniformity(
+        read_scores(scoretag.layout, ["site", "rating", "in_reference", "norm_score"])
+    )
     worst = float(stats["ks_beyond_ties"].max()) if stats.height else 0.0
     expectation = gx.expectations.ExpectColumnValuesToBeBetween(
         column="ks_beyond_ties", min_value=0, max_value=UNIFORM_WARN

@@ -9,13 +9,11 @@ from assets.images.assets import image_index
 from assets.images.find import load_index
 from assets.ingest.assets import raw_posts
 from assets.ingest.paths import posts_files
-from assets.normalize.assets import normalized_scores
-from assets.normalize.assets import output_path as scores_path
+from assets.normalize.assets import normalized_scores, read_scores
 from assets.pool.eligible import candidates
 from assets.pool.paths import pool_path, strata_path
 from assets.pool.pool import empty_pool, grow, strata_table
 from assets.pool.schema import POOL, read_pool
-from orchestration import objectstore
 from orchestration.atomic import write_parquet
 from orchestration.plots import column_schema, histogram_png, markdown_image, markdown_table
 from orchestration.resources import ScoretagResource
@@ -77,7 +75,7 @@ def rating_pool(
     already given stay valid."""
     profile = scoretag.load()
     layout, settings = profile.layout, profile.settings.pool
-    scores = objectstore.read_parquet(scores_path(layout))
+    scores = read_scores(layout)
     index = load_index(layout, profile.settings)
     cands = candidates(posts_files(layout), scores, index, settings)
     path = pool_path(layout)

@@ -89,12 +89,11 @@ def print_ingest(profile: Profile) -> None:
 
 
 def print_normalized(profile: Profile) -> None:
-    from assets.normalize.assets import output_path
+    from assets.normalize.assets import read_scores
 
-    path = output_path(profile.layout)
-    if not path.is_file():
+    frame = read_scores(profile.layout, ["site", "norm_score", "provisional"])
+    if frame.height == 0:
         return
-    frame = objectstore.read_parquet(path, columns=["site", "norm_score", "provisional"])
     sites = sorted(set(frame["site"]))
     table = Table(
         "", *sites, title="normalized_scores: norm_score deciles per site", title_justify="left"
@@ -389,23 +388,22 @@ def missing(profile: Profile) -> list[str]:
     from assets.catalog.queries import connect_read_only
     from assets.embeddings.assets import store_for
     from assets.head.paths import registry
-    from assets.ingest.paths import table_files
+    from assets.ingest.paths import posts_files
     from assets.labels.paths import labels_path
-    from assets.normalize.assets import output_path
+    from assets.normalize.assets import read_scores
     from assets.pool.paths import pool_path
     from orchestration.resources import BackboneResource
 
     layout, settings = profile.layout, profile.settings
-    posts = objectstore.parquet_rows(table_files(layout, "posts"))
+    posts = objectstore.parquet_rows(posts_files(layout))
     if posts == 0:
         return [
             f"no posts: nothing ingested yet. Copy dumps into {layout.inbox}/<site>/, or run "
             "`scoretag ingest FILE...`"
         ]
     notes = []
-    scores = output_path(layout)
-    if scores.is_file():
-        norm = objectstore.read_parquet(scores, columns=["norm_score", "immature"])
+    norm = read_scores(layout, ["norm_score", "immature"])
+    if norm.height:
         unranked = norm["norm_score"].null_count()
         if unranked:
             notes.append(

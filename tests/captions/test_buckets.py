@@ -93,7 +93,8 @@ def test_python_and_sql_agree_on_every_bucket(seed: int):
     )
     con.execute("INSERT INTO heads (version, active) VALUES ('h', true)")
     con.executemany(
-        "INSERT INTO scores (post_key, image_key, head_version, score, percentile, scored_at) VALUES (?, ?, 'h', ?, 0.5, ?)",
+        "INSERT INTO scores (post_key, image_key, head_version, score, percentile, scored_at) "
+        "VALUES (?, ?, 'h', ?, 0.5, ?)",
         [(k, k, float(s), T0) for k, s in zip(keys, scores, strict=True)],
     )
     con.register("new_calibration", Calibration("h", tuple(starts), T0).rows().to_arrow())

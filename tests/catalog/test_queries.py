@@ -92,7 +92,8 @@ def build_catalog(path: Path, heads: bool = True) -> Path:
             h1 = H1_MOVERS.get(key, h2)
             scores += [(key, f"img-{key}", "h2", h2, h2, T0), (key, f"img-{key}", "h1", h1, h1, T0)]
         con.executemany(
-            "INSERT INTO scores (post_key, image_key, head_version, score, percentile, scored_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scores (post_key, image_key, head_version, score, percentile, "
+            "scored_at) VALUES (?, ?, ?, ?, ?, ?)",
             scores,
         )
     con.close()

@@ -15,7 +15,7 @@ import pytest
 from assets.ingest.assets import raw_files, raw_posts
 from assets.ingest.checks import raw_posts_quarantine, raw_posts_schema
 from assets.ingest.paths import RawFile
-from assets.normalize.assets import normalized_scores, output_path
+from assets.normalize.assets import normalized_scores, read_scores, scores_root
 from assets.normalize.checks import norm_score_uniform, normalized_scores_suite
 from orchestration.profile import load_profile
 from orchestration.resources import ScoretagResource
@@ -73,7 +73,7 @@ def test_a_mostly_garbage_file_stops_at_the_threshold_and_changes_nothing(home: 
     with dg.DagsterInstance.ephemeral() as instance:
         assert _materialize(home, instance, "/".join(GELBOORU)).success
         dg.materialize([normalized_scores], resources=_resources(home), instance=instance)
-        before = pl.read_parquet(output_path(load_profile("demo", home).layout))
+        before = read_scores(load_profile("demo", home).layout)
         dump = (home / "inbox" / DANBOORU[0] / DANBOORU[1]).read_text().splitlines()
         garbage = home / "inbox" / "danbooru" / "garbage.jsonl"
         garbage.write_text("\n".join(dump[:3] + [line[:40] for line in dump[3:53]]) + "\n")
@@ -88,7 +88,7 @@ def test_a_mostly_garbage_file_stops_at_the_threshold_and_changes_nothing(home: 
     raw = RawFile("danbooru", "garbage.jsonl")
     assert not raw.output(layout, "posts").exists()
     assert pl.read_parquet(raw.output(layout, "quarantine")).height == 50  # kept: they say why
-    assert pl.read_parquet(output_path(layout)).equals(before)
+    assert read_scores(layout).equals(before)
 
 
 def test_normalized_scores_and_its_checks(home: Path):
@@ -216,6 +216,6 @@ def test_stage_tables_live_under_the_object_root(home: Path, memory_root: str):
     garbage_raw = RawFile("danbooru", "garbage.jsonl")
     assert not garbage_raw.output(layout, "posts").exists()
     assert objectstore.read_parquet(garbage_raw.output(layout, "quarantine")).height == 50
-    scores = objectstore.read_parquet(output_path(layout))
-    assert objectstore.is_remote(output_path(layout)) and scores.height > 450
+    scores = read_scores(layout)
+    assert objectstore.is_remote(scores_root(layout)) and scores.height > 450
     assert not list(layout.data.rglob("*.parquet"))  # nothing stayed on the local disk

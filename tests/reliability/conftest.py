@@ -18,7 +18,7 @@ from assets.embeddings.assets import store_for
 from assets.head.artifact import build_card
 from assets.head.models import fit_ridge
 from assets.head.paths import registry
-from assets.normalize.assets import output_path as scores_path
+from assets.normalize.assets import read_scores
 from orchestration.profile import load_profile
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.storage import Layout
@@ -68,12 +68,7 @@ def catalog_scores(path: Path) -> pl.DataFrame:
 def _draw_embeddings(layout: Layout) -> np.ndarray:
     """Unit vectors for nine in ten of the demo's images (the rest wait for theirs), in
     shards of SHARD_ROWS, as the embeddings asset would have written them."""
-    keys = (
-        pl.read_parquet(scores_path(layout), columns=["image_key"])["image_key"]
-        .unique()
-        .sort()
-        .to_list()
-    )
+    keys = read_scores(layout, ["image_key"])["image_key"].unique().sort().to_list()
     keys = [k for i, k in enumerate(keys) if i % 10]
     store = store_of(layout).ensure()
     vectors = np.random.default_rng(0).normal(size=(len(keys), store.identity.embed_dim))

@@ -9,11 +9,11 @@ import shutil
 import duckdb
 import pytest
 
-from assets.catalog import statements
 from assets.catalog.lock import CatalogBusy
 from assets.catalog.queries import connect_read_only
 from assets.catalog.writer import apply_retention, open_catalog
 from assets.head.paths import registry
+from orchestration import sqlfiles as statements
 from tests.reliability.conftest import catalog_scores, materialize_catalog
 from tests.reliability.driver import kill, reach, start
 
