@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scoretag.benchmarks import captions, catalog, demo, embed, head, images, ingest
+from scoretag.benchmarks import captions, catalog, daily, demo, embed, head, images, ingest
 
 BENCHES: dict[str, Callable[[], dict]] = {
     "demo": demo.demo_build,
@@ -17,5 +17,6 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "head": head.head_bench,
     "catalog": catalog.catalog_bench,
     "captions": captions.captions_bench,
+    "daily": daily.daily_bench,
 }
 """Every benchmark with its default parameters, as `make bench` runs them."""

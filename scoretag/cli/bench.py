@@ -151,6 +151,22 @@ def bench_catalog(posts: int, dim: int, seed: int, workdir: Path | None, as_json
     _emit(catalog_bench(posts=posts, dim=dim, seed=seed, workdir=workdir), as_json)
 
 
+@bench.command(name="daily")
+@click.option("--posts", default=10_000_000, show_default=True, help="Posts in the catalog.")
+@click.option("--new", default=100_000, show_default=True, help="Posts the day brings.")
+@click.option("--dim", default=32, show_default=True, help="Synthetic embedding width.")
+@click.option("--seed", default=0, show_default=True)
+@workdir_option("the storage root")
+@JSON_OPTION
+def bench_daily(
+    posts: int, new: int, dim: int, seed: int, workdir: Path | None, as_json: bool
+) -> None:
+    """A scheduled day (ingest, embed, normalize, score, export) vs building the catalog."""
+    from scoretag.benchmarks.daily import daily_bench
+
+    _emit(daily_bench(posts=posts, new=new, dim=dim, seed=seed, workdir=workdir), as_json)
+
+
 @bench.command(name="captions")
 @click.option("--posts", default=1_000_000, show_default=True, help="Synthetic catalog rows.")
 @click.option("--shard-size", default=10_000, show_default=True, help="Posts per shard.")
