@@ -3,6 +3,7 @@ pipeline, on the active profile's catalog."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
     help="kohya: how each image is put beside its caption file. [default: symlink]",
 )
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Build every shard, even where only some changed (e.g. after images were replaced).",
+)
+@click.option(
     "--out",
     required=True,
     help="Folder of the export (its manifest.json and shards), or an object-store URL "
@@ -58,6 +64,7 @@ def export(
     sites: str | None,
     shard_size: int | None,
     link: str | None,
+    full: bool,
     out: str,
 ) -> None:
     """Write caption shards of the catalog's active head.
@@ -69,7 +76,8 @@ def export(
     scoretag export --format hf --out hf/
 
     The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
-    Re-running rewrites only the shards whose content changed.
+    Re-running builds only the shards whose posts changed in the catalog since (parquet, jsonl,
+    webdataset, hf), and rewrites only those whose content changed; --full builds them all.
     """
     from assets.captions.export import CalibrationNeeded, export_catalog
     from assets.captions.paths import staging_dir
@@ -104,6 +112,8 @@ def export(
             shard_size=shard_size,
             link=link,
         )
+        if full:
+            request = replace(request, full=True)
         now = datetime.now(UTC)
         args = (profile.layout.catalog, request, images_of(profile))
         try:
@@ -130,6 +140,9 @@ def _report(result, out: Path) -> None:
     outcome = result.outcome
     shards = outcome.manifest["shards"]
     console.print(escape(result.message), soft_wrap=True)
+    if result.why:
+        built = "incremental" if result.incremental else "whole"
+        console.print(f"{built}: {escape(result.why)} {result.shards}", soft_wrap=True)
     console.print(
         f"{outcome.manifest['rows']:,} captions in {len(shards)} shards: "
         f"{len(outcome.written)} written, {len(outcome.unchanged)} unchanged, "

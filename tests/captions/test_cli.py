@@ -39,6 +39,11 @@ def test_export_calibrates_then_reuses_and_reports(home, tmp_path: Path):
     again = _run(home, *args)
     assert again.exit_code == 0 and "calibrating" not in again.output
     assert f"0 written, {len(manifest['shards'])} unchanged, 0 removed" in again.output
+    # this hand-made catalog numbers no post (added_seq): the export says it built them whole
+    assert "whole: the previous export records no added_seq ranges" in again.output
+    whole = _run(home, *args, "--full")
+    assert whole.exit_code == 0 and "whole:" in whole.output
+    assert f"0 written, {len(manifest['shards'])} unchanged, 0 removed" in whole.output
 
 
 def test_calibrate_keeps_cut_points_unless_forced(home):
