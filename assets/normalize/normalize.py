@@ -17,6 +17,7 @@ or the largest cohort if that is larger: a period bounds it, not the catalog.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,7 @@ from orchestration.settings import NormalizeSettings
 from orchestration.sqlfiles import run_script
 
 COHORT = ("site", "rating", "cohort")
+NO_DATE = "__HIVE_DEFAULT_PARTITION__"  # DuckDB's folder for the posts without a period
 GROUP = ("site", "rating", "period")
 
 # Every column of a part: the published scores, then what an incremental run needs to work
@@ -172,7 +174,7 @@ def update(
         for path in [root, *files]:
             objectstore.register(con, path)
         if reason:
-            outcome = _full(con, root, by_key, signatures, settings, reason, state, clock)
+            outcome = _full(con, root, by_key, signatures, settings, reason, state, clock, scratch)
         else:
             new = [k for k, s in signatures.items() if state.files.get(k, {}).get("signature") != s]
             if not new:
@@ -236,7 +238,7 @@ def _snapshots(con, files: list[Location], known: dict[str, dict]) -> pl.DataFra
     return pl.concat([f.cast(schema) for f in found]) if found else pl.DataFrame(schema=schema)
 
 
-def _full(con, root, by_key, signatures, settings, reason, state, clock) -> Outcome:
+def _full(con, root, by_key, signatures, settings, reason, state, clock, scratch) -> Outcome:
     files = list(by_key.values())
     snapshots = _snapshots(con, files, {})
     con.register("snapshots", snapshots.to_arrow())
@@ -248,7 +250,7 @@ def _full(con, root, by_key, signatures, settings, reason, state, clock) -> Outc
     clock.lap("score")
     _canonical_in_db(con, settings)
     clock.lap("canonical")
-    written = _write_all(con, root, old)
+    written = _write_all(con, root, old, scratch)
     clock.lap("write")
     seq = (state.seq if state else 0) + 1
     changes.mark_full(root, seq)
@@ -395,13 +397,20 @@ def _apply_canonical(con, shared: pl.DataFrame, settings: NormalizeSettings) -> 
     con.unregister("ranked")
 
 
-def _write_all(con, root: Location, old: list[Location]) -> int:
-    """Every part from `result`, the parts of no current post removed."""
-    keys = con.execute("SELECT DISTINCT site, period FROM result ORDER BY ALL").pl()
+def _write_all(con, root: Location, old: list[Location], scratch: Path) -> int:
+    """Every part from `result` in one pass (DuckDB writes a file per site and period into
+    the scratch folder, then each is moved into place), the parts of no current post
+    removed."""
+    staging = scratch / "parts"
+    shutil.rmtree(staging, ignore_errors=True)
+    run_script(con, "normalize/write_parts", {"folder": str(staging)})
     written = []
-    for site, period in keys.iter_rows():
-        frame = run_script(con, "normalize/part_rows", {"site": site, "period": period}).pl()
-        written.append(objectstore.write_parquet(frame, store.part_path(root, site, period)))
+    for file in sorted(staging.glob("site=*/period=*/*.parquet")):
+        site = file.parent.parent.name.removeprefix("site=")
+        period = file.parent.name.removeprefix("period=")
+        target = store.part_path(root, site, None if period == NO_DATE else period)
+        written.append(objectstore.upload(file, target))
+    shutil.rmtree(staging, ignore_errors=True)
     for path in set(old) - set(written):
         objectstore.remove(path)
     return len(written)
