@@ -5,10 +5,12 @@ e621's `s` rating means safe, which is our general (g). The export has no tag ca
 they come from the `tags-*.csv[.gz]` table e621 publishes beside it (the newest one in the
 same folder); without one, the category lists stay null.
 
-The export (5M rows, 2 GB) is parsed by DuckDB and streamed in Arrow batches to polars, on a
-worker thread, so memory stays flat and the next batch is read while the reader writes this
-one. DuckDB rejects rows it cannot parse; a first, cheap scan finds them, so that every row
-keeps its data row number (from 1) as its record number.
+The export (5M rows, 2 GB) is parsed by DuckDB and streamed in Arrow batches of
+`batch_rows` to polars, on a worker thread one batch ahead, so the next batch is read while
+the reader writes this one; memory is bounded by the batch size and DUCKDB_MEMORY, whatever
+the file's size. DuckDB rejects rows it cannot parse and names them once the scan is done;
+the reader then renumbers the records it wrote before them, so that every row keeps its data
+row number (from 1) as its record number.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Ingest one raw file: detect its format, read it in batches, type every record, and write
 the posts, the quarantined records and the skipped ones to parquet.
 
-Memory stays flat whatever the file's size: batches are typed and written one at a time.
-A file whose quarantined share passes the threshold is refused as a whole: its posts never
-become visible, its quarantine rows do (so the user can see why).
+Memory is bounded by the batch size ([ingest] batch_rows), not by the file: batches are typed
+and streamed to the parquet writers one at a time; nothing is kept per post. Duplicate
+posts are ruled out on the fly while the ids only grow (as the big dumps write them); else
+DuckDB counts them, and rewrites the file keeping the newest, within DUCKDB_MEMORY, spilling
+to disk beside the output. A file whose quarantined share passes the threshold is refused as
+a whole: its posts never become visible, its quarantine rows do (so the user can see why).
 
 The posts table's footer carries the file's stamp (format, full export or not, snapshot,
 ingestion time: see assets/ingest/supersede.py), written with the table and kept when the
@@ -12,6 +15,8 @@ table is rewritten (renumbered, deduplicated).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -119,17 +125,38 @@ def footer(path: Path) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in metadata.items() if not k.startswith(b"ARROW:")}
 
 
+# What DuckDB may hold while it counts or drops duplicates; past it, it spills to disk. With
+# its default (80% of the machine's memory) what it held grew with the file.
+DUCKDB_MEMORY = "512MB"
+
+
+@contextlib.contextmanager
+def _bounded(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection held to DUCKDB_MEMORY, spilling to a scratch folder in `folder`
+    (beside the output: the disk that has room for it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".duckdb-spill-") as spill:
+        config = {
+            "memory_limit": DUCKDB_MEMORY,
+            "temp_directory": spill,
+            "preserve_insertion_order": False,
+        }
+        with duckdb.connect(config=config) as con:
+            yield con
+
+
 def keep_newest(sources: list[Path], out: Path, key_value: dict[str, str] | None = None) -> None:
     """Write one row per (site, post) of `sources` to `out`: the newest record, by
-    updated_at, then ingestion time, then position in its file. DuckDB does it, spilling to
-    disk rather than holding every row in memory. `key_value` goes into the footer."""
+    updated_at, then ingestion time, then position in its file. DuckDB does it within
+    DUCKDB_MEMORY, spilling to disk rather than holding every row in memory. `key_value`
+    goes into the footer."""
     files = ", ".join(_quoted(p) for p in sources)
     options = ""
     if key_value:
         pairs = ", ".join(f"{_quoted(k)}: {_quoted(v)}" for k, v in key_value.items())
         options = f", KV_METADATA {{{pairs}}}"
-    with atomic_path(out) as tmp:
-        duckdb.sql(
+    with atomic_path(out) as tmp, _bounded(out.parent) as con:
+        con.execute(
             f"COPY (SELECT * FROM read_parquet([{files}]) QUALIFY row_number() OVER ("
             "PARTITION BY site, post_id ORDER BY updated_at DESC NULLS LAST, "
             "ingested_at DESC, record DESC) = 1) "
@@ -143,25 +170,65 @@ def _quoted(path: Path | str) -> str:
 
 def renumber(path: Path, kept_before: pl.Series, first_rows: int | None = None) -> None:
     """Give the records of `path` (its first `first_rows`, or all) their place in the file
-    now that the rejected ones are known; streamed, so a big file is not held in memory. The
-    footer's metadata is kept."""
+    now that the rejected ones are known. Rewritten one row group at a time (the writer wrote
+    one per batch), only the record column changed, so a big file is never held in memory
+    (polars' sink_parquet of this held the whole file). The footer's metadata is kept."""
     key_value = footer(path)
-    record = pl.col("record")
-    moved = record + pl.lit(kept_before).search_sorted(record, side="left").cast(pl.Int64)
-    if first_rows is not None:
-        moved = pl.when(pl.int_range(pl.len()) < first_rows).then(moved).otherwise(record)
-    with atomic_path(path) as tmp:
-        pl.scan_parquet(path).with_columns(record=moved).sink_parquet(
-            tmp, compression="lz4", metadata=key_value or None
-        )
+    with pq.ParquetFile(path) as source, atomic_path(path) as tmp:
+        schema = source.schema_arrow.remove_metadata()
+        column = schema.get_field_index("record")
+        rows = 0
+        with pq.ParquetWriter(tmp, schema, compression="lz4") as writer:
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group).replace_schema_metadata(None)
+                record = pl.from_arrow(table.column(column)).alias("record")
+                moved = record + kept_before.search_sorted(record, side="left").cast(pl.Int64)
+                if first_rows is not None:
+                    ahead = pl.Series(np.arange(rows, rows + len(record)) < first_rows)
+                    moved = pl.select(pl.when(ahead).then(moved).otherwise(record)).to_series()
+                rows += len(record)
+                moved = moved.to_arrow().cast(schema.field(column).type)
+                writer.write_table(table.set_column(column, schema.field(column), moved))
+            if key_value:
+                writer.add_key_value_metadata(key_value)
 
 
-def _dedupe(path: Path, report: FileReport) -> None:
-    """Keep one row per post when a file repeats one (checked on the ids alone first)."""
-    ids = pl.scan_parquet(path).select(pl.len(), pl.col("post_id").n_unique()).collect()
-    total, unique = ids.row(0)
-    if total != unique:
-        report.duplicates, report.posts = total - unique, unique
+class IdOrder:
+    """Whether the post ids written so far may repeat one, known without keeping them: ids
+    that only grow, batch after batch (as e621's export and Danbooru's dumps are written),
+    cannot. Holds one id."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.growing = True
+
+    def add(self, ids: pl.Series) -> None:
+        if not self.growing or ids.is_empty():
+            return
+        steps = ids.diff().drop_nulls()
+        first = ids[0]
+        self.growing = bool((steps > 0).all()) and (self.last is None or first > self.last)
+        self.last = ids[-1]
+
+
+def _duplicates(path: Path) -> int:
+    """Records of `path` whose post another record of it holds too (DuckDB groups the ids
+    within DUCKDB_MEMORY)."""
+    with _bounded(path.parent) as con:
+        return con.execute(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n "
+            f"FROM read_parquet({_quoted(path)}) GROUP BY post_id HAVING n > 1)"
+        ).fetchone()[0]
+
+
+def _dedupe(path: Path, report: FileReport, order: IdOrder) -> None:
+    """Keep one row per post when a file repeats one: ruled out by the ids' order as they
+    were written, else counted on the ids alone before any rewrite."""
+    if order.growing:
+        return
+    duplicates = _duplicates(path)
+    if duplicates:
+        report.duplicates, report.posts = duplicates, report.posts - duplicates
         keep_newest([path], path, footer(path))
 
 
@@ -197,6 +264,7 @@ def ingest_file(
     ]
     posts, quarantine, skipped = sinks
     kept_before, quarantined_before, snapshot = None, 0, None
+    order = IdOrder()
     try:
         for batch in read_file(path, fmt, options, report.source_file, stamp):
             if batch.renumber is not None:
@@ -204,6 +272,7 @@ def ingest_file(
             newest = _newest(batch.posts)
             if newest is not None and (snapshot is None or newest > snapshot):
                 snapshot = newest
+            order.add(batch.posts["post_id"])
             posts.write(batch.posts)
             quarantine.write(batch.quarantine)
             skipped.write(batch.skipped)
@@ -231,5 +300,5 @@ def ingest_file(
     posts.commit()
     if kept_before is not None:
         renumber(posts_out, kept_before)
-    _dedupe(posts_out, report)
+    _dedupe(posts_out, report, order)
     return report
