@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from assets.head.artifact import Head
 from assets.head.registry import Registry
 from assets.pool.schema import post_key_expr
 from orchestration import objectstore
+from orchestration.clock import Clock
 from orchestration.objectstore import Location
 from orchestration.threads import torch_threads
 
@@ -253,7 +253,7 @@ def score_missing(
     embedded). Earlier posts waiting for their image are looked up only for images of new
     shards that no new post claimed. Vectors are read from the shards holding some of the
     images, in threads, and scored as they come."""
-    clock = _Clock()
+    clock = Clock()
     cursor = _cursor(con, head.version)
     shards = store.shards()
     fresh = [p for p in shards if _name(store, p) not in cursor.shards]
@@ -351,17 +351,6 @@ def _rerank_due(ranked: int, scored: int, growth: float) -> bool:
     or shrunk by more than `growth` of it: percentiles then stay within the catalog's
     ranks to about that share, and daily runs never rewrite them."""
     return ranked == 0 or abs(scored - ranked) > growth * ranked
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = now - self.last
-        self.last = now
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from assets.normalize import changes, cohorts, images, store
 from assets.normalize.percentile import group_codes, mid_rank
 from assets.normalize.popularity import popularity
 from orchestration import objectstore
+from orchestration.clock import Clock
 from orchestration.objectstore import Location
 from orchestration.settings import NormalizeSettings
 from orchestration.sqlfiles import run_script
@@ -142,7 +142,7 @@ def normalize_posts(
         )
         con.register("raw", raw.to_arrow())
         con.register("snapshots", snapshots.select("source_file", "snapshot_at").to_arrow())
-        run_script(con, "normalize/current", _params(settings))
+        _current(con, settings)
         frame = _canonical_all(con, _score_all(con, settings), settings)
     return frame.sort("site", "post_id")
 
@@ -163,7 +163,7 @@ def update(
     root: Location, files: Sequence[Location], settings: NormalizeSettings, scratch: Path
 ) -> Outcome:
     """Bring normalized_scores under `root` up to date with the raw_posts `files`."""
-    clock = _Clock()
+    clock = Clock()
     state = store.State.read(root)
     signatures = {file_key(f): objectstore.signature(f) for f in files}
     by_key = {file_key(f): f for f in files}
@@ -180,7 +180,7 @@ def update(
             if not new:
                 return Outcome("unchanged", "no raw file was added since the last run", state.seq)
             outcome = _incremental(con, root, by_key, new, signatures, settings, state, clock)
-    outcome.phases = clock.laps
+    outcome.phases = {k: round(v, 4) for k, v in clock.laps.items()}
     return outcome
 
 
@@ -244,7 +244,7 @@ def _full(con, root, by_key, signatures, settings, reason, state, clock, scratch
     con.register("snapshots", snapshots.to_arrow())
     old = store.part_files(root)
     _raw_view(con, files)
-    run_script(con, "normalize/current", _params(settings))
+    _current(con, settings)
     clock.lap("read")
     frame_rows = _score_all(con, settings)
     clock.lap("score")
@@ -267,7 +267,9 @@ def _incremental(con, root, by_key, new, signatures, settings, state, clock) -> 
     parts = store.part_files(root)
     params = {**_params(settings), "parts": [objectstore.url(p) for p in parts]}
     _raw_view(con, new_files)
+    run_script(con, "normalize/newest")
     run_script(con, "normalize/candidates", params)
+    run_script(con, "normalize/derive", params)
     clock.lap("read")
     touched = _touched(con, state)
     con.register("touched", touched.to_arrow())
@@ -298,6 +300,13 @@ def _incremental(con, root, by_key, new, signatures, settings, state, clock) -> 
         written,
         counts,
     )
+
+
+def _current(con, settings: NormalizeSettings) -> None:
+    """`current`: the newest record of every post in `raw`, with its derived columns."""
+    run_script(con, "normalize/newest")
+    run_script(con, "normalize/derive", _params(settings))
+    run_script(con, "normalize/current")
 
 
 def _raw_view(con, files: list[Location]) -> None:
@@ -468,17 +477,6 @@ def _connection(settings: NormalizeSettings, scratch: Path | None) -> Iterator:
         yield con
     finally:
         con.close()
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.last, 4)
-        self.last = now
 
 
 _RAW_TYPES = {c: SCHEMA[c] for c in RAW}
