@@ -91,7 +91,7 @@ class NormalizeSettings(_Strict):
     min_cohort_size: int = Field(default=50, ge=1)
     site_priority: tuple[Site, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
     # How a run works, not what it works out (changing these rescores nothing):
-    memory_mb: int = Field(default=1024, ge=64)  # DuckDB's cap; past it, it spills to disk
+    memory_mb: int = Field(default=512, ge=64)  # DuckDB's cap; past it, it spills to disk
     batch_rows: int = Field(default=1_000_000, ge=1_000)  # rows scored in memory at a time
     keep_changes: int = Field(default=30, ge=1)  # change files kept for the catalog to apply
 

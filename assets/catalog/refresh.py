@@ -18,12 +18,11 @@ from assets.catalog.writer import (
     Refreshed,
     apply_post_changes,
     catalog_posts,
-    refresh_posts,
+    refresh_current,
 )
-from assets.ingest.current import current_posts
 from assets.ingest.paths import posts_files
 from assets.normalize import changes, store
-from assets.normalize.assets import read_scores, scores_root
+from assets.normalize.assets import scores_root
 from assets.pool.schema import post_key_expr
 from orchestration import objectstore
 from orchestration.sqlfiles import run_script
@@ -58,12 +57,8 @@ def refresh(con: duckdb.DuckDBPyConnection, layout: Layout, now: datetime) -> Re
     found = run_script(con, "catalog/state", {"key": APPLIED}).fetchone()
     pending = changes.since(root, found[0] if found else None)
     if pending is None:
-        posts = catalog_posts(
-            current_posts(posts_files(layout), list(POST_COLUMNS)),
-            read_scores(layout, [*SCORE_COLUMNS, *SCORE_STATE]),
-            now,
-        )
-        done = Refresh("full", 0, [refresh_posts(con, posts)])
+        parts = store.part_files(root)
+        done = Refresh("full", 0, [refresh_current(con, parts, posts_files(layout), now)])
     else:
         done = Refresh("changes", len(pending), [_apply(con, c, now) for c in pending])
     if state is not None:

@@ -129,6 +129,29 @@ def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> Refres
         return _write_changed(con)
 
 
+def refresh_current(
+    con: duckdb.DuckDBPyConnection, parts: list[Location], raw: list[Location], now
+) -> Refreshed:
+    """refresh_posts of every current post without holding them in Python: DuckDB joins
+    normalized_scores' `parts` with the winning records in the `raw` posts files, out of
+    core, and writes the rows that differ."""
+    if not parts or not raw:
+        return refresh_posts(con, pl.DataFrame(schema=CATALOG_POSTS))
+    for path in (parts[0], raw[0]):
+        objectstore.register(con, path)
+    params = {
+        "parts": [objectstore.url(p) for p in parts],
+        "raw": [objectstore.url(p) for p in raw],
+        "now": now,
+    }
+    with _transaction(con):
+        run_script(con, "catalog/current_posts", params)
+        run_script(con, "catalog/changed_posts")
+        refreshed = _write_changed(con)
+        con.execute("DROP TABLE new_posts")
+    return refreshed
+
+
 def apply_post_changes(
     con: duckdb.DuckDBPyConnection,
     upserts: pl.DataFrame,
