@@ -49,8 +49,7 @@ def write_delta(
         ).fetchall()
         if store.part_path(root, site, period).is_file()
     ]
-    con.read_parquet(new_files, union_by_name=True).create_view("raw_all", replace=True)
-    upserts = run_script(con, "normalize/changed_records").pl()
+    upserts = run_script(con, "normalize/changed_records", {"files": new_files}).pl()
     values = (
         run_script(con, "normalize/changed_values", {"parts": touched}).pl()
         if touched

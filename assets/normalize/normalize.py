@@ -133,17 +133,19 @@ def normalize_posts(
     """Every post of `posts` (raw rows: the newest record of each post is kept) with its
     normalized score, `snapshots` (source_file, snapshot_at) saying when each file was taken:
     the whole computation in memory, for small inputs and tests."""
-    with _connection(settings, None) as con:
-        raw = posts.select(
-            [
-                (pl.col(c) if c in posts.columns else pl.lit(None)).cast(_RAW_TYPES[c]).alias(c)
-                for c in RAW
-            ]
-        )
-        con.register("raw", raw.to_arrow())
-        con.register("snapshots", snapshots.select("source_file", "snapshot_at").to_arrow())
-        _current(con, settings)
-        frame = _canonical_all(con, _score_all(con, settings), settings)
+    raw = posts.select(
+        [
+            (pl.col(c) if c in posts.columns else pl.lit(None)).cast(_RAW_TYPES[c]).alias(c)
+            for c in RAW
+        ]
+    )
+    with tempfile.TemporaryDirectory(prefix="scoretag-normalize-") as tmp:
+        path = Path(tmp) / "raw.parquet"
+        raw.write_parquet(path)  # read as the raw_posts files are
+        with _connection(settings, None) as con:
+            con.register("snapshots", snapshots.select("source_file", "snapshot_at").to_arrow())
+            _current(con, settings, [path])
+            frame = _canonical_all(con, _score_all(con, settings), settings)
     return frame.sort("site", "post_id")
 
 
@@ -243,8 +245,7 @@ def _full(con, root, by_key, signatures, settings, reason, state, clock, scratch
     snapshots = _snapshots(con, files, {})
     con.register("snapshots", snapshots.to_arrow())
     old = store.part_files(root)
-    _raw_view(con, files)
-    _current(con, settings)
+    _current(con, settings, files)
     clock.lap("read")
     frame_rows = _score_all(con, settings)
     clock.lap("score")
@@ -266,8 +267,7 @@ def _incremental(con, root, by_key, new, signatures, settings, state, clock) -> 
     con.register("snapshots", snapshots.to_arrow())
     parts = store.part_files(root)
     params = {**_params(settings), "parts": [objectstore.url(p) for p in parts]}
-    _raw_view(con, new_files)
-    run_script(con, "normalize/newest")
+    run_script(con, "normalize/newest", {"files": [objectstore.url(f) for f in new_files]})
     run_script(con, "normalize/candidates", params)
     run_script(con, "normalize/derive", params)
     clock.lap("read")
@@ -302,17 +302,12 @@ def _incremental(con, root, by_key, new, signatures, settings, state, clock) -> 
     )
 
 
-def _current(con, settings: NormalizeSettings) -> None:
-    """`current`: the newest record of every post in `raw`, with its derived columns."""
-    run_script(con, "normalize/newest")
+def _current(con, settings: NormalizeSettings, files: Sequence[Location]) -> None:
+    """`current`: the newest record of every post in these raw_posts files, with its derived
+    columns."""
+    run_script(con, "normalize/newest", {"files": [objectstore.url(f) for f in files]})
     run_script(con, "normalize/derive", _params(settings))
     run_script(con, "normalize/current")
-
-
-def _raw_view(con, files: list[Location]) -> None:
-    """`raw`: the rows of these raw_posts files, as SQL reads them."""
-    relation = con.read_parquet([objectstore.url(f) for f in files], union_by_name=True)
-    relation.select(", ".join(RAW)).create_view("raw", replace=True)
 
 
 def _touched(con, state: store.State) -> pl.DataFrame:

@@ -1,9 +1,9 @@
--- An incremental run: the winners' whole raw rows (`raw_all`: the new raw files) with their
+-- An incremental run: the winners' whole raw rows ($files: the new raw files) with their
 -- normalized values from `result`: what the catalog writes in place of its rows.
 SELECT
     a.*,
     r.image_key, r.norm_score, r.is_canonical, r.immature
-FROM raw_all AS a
+FROM read_parquet($files, union_by_name = true) AS a
 JOIN winners AS w
     ON w.site = a.site AND w.post_id = a.post_id AND w.source_file = a.source_file
     AND w.record = a.record
