@@ -145,7 +145,8 @@ def normalize_posts(
         with _connection(settings, None) as con:
             con.register("snapshots", snapshots.select("source_file", "snapshot_at").to_arrow())
             _current(con, settings, [path])
-            frame = _canonical_all(con, _score_all(con, settings), settings)
+            _score_all(con, settings)
+            frame = _canonical_all(con, settings)
     return frame.sort("site", "post_id")
 
 
@@ -372,7 +373,7 @@ def _batches(groups: pl.DataFrame, settings: NormalizeSettings) -> Iterator[pl.D
         yield units.filter(pl.col("unit").is_in(batch)).select(GROUP)
 
 
-def _canonical_all(con, rows: int, settings: NormalizeSettings) -> pl.DataFrame:
+def _canonical_all(con, settings: NormalizeSettings) -> pl.DataFrame:
     _canonical_in_db(con, settings)
     return con.execute("SELECT * FROM result").pl()
 

@@ -199,6 +199,7 @@ def _embed(layout, files) -> int:
     """Synthetic unit vectors for the images of these raw files not embedded yet, in shards
     of the embeddings stage's size, one partition per raw file."""
     from assets.images.keys import with_image_key
+    from assets.normalize.normalize import file_key
     from orchestration import objectstore
     from orchestration.settings import EmbedSettings
 
@@ -207,7 +208,7 @@ def _embed(layout, files) -> int:
     rng = np.random.default_rng(len(files))
     done = 0
     for path in files:
-        partition = f"{path.parent.name}/{path.name.removesuffix('.parquet')}"
+        partition = file_key(path)  # the raw file, as the embeddings stage names partitions
         if store.shards(partition):
             continue
         frame = with_image_key(objectstore.read_parquet(path, KEYED))
