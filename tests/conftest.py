@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,17 +21,50 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+USER_ENV = (
+    "SCORETAG_PROFILE",
+    "SCORETAG_HOME",
+    "SCORETAG_OBJECT_ROOT",
+    "SCORETAG_CONFIG",
+    "DAGSTER_HOME",
+)
+
+
+@contextlib.contextmanager
+def _environment_kept() -> Iterator[None]:
+    """The environment as it was, afterwards: the CLI points SCORETAG_CONFIG, SCORETAG_HOME
+    and DAGSTER_HOME at its profile when it runs (`activate`), and whatever runs next would
+    otherwise read them."""
+    before = dict(os.environ)
+    for name in USER_ENV:
+        os.environ.pop(name, None)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_env() -> Iterator[None]:
     """No test sees the developer's own profile, storage root or Dagster home."""
-    for name in (
-        "SCORETAG_PROFILE",
-        "SCORETAG_HOME",
-        "SCORETAG_OBJECT_ROOT",
-        "SCORETAG_CONFIG",
-        "DAGSTER_HOME",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    with _environment_kept():
+        yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_env() -> Iterator[None]:
+    """A module's fixtures (a demo run, a small home built through the CLI) set up in a clean
+    environment and leave none of theirs to the next module's."""
+    with _environment_kept():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_env() -> Iterator[None]:
+    with _environment_kept():
+        yield
 
 
 @pytest.fixture

@@ -42,6 +42,20 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _kill_mid_file(child: subprocess.Popen, mid_file) -> None:
+    """SIGKILL the child while `mid_file()` holds. The child is stopped before the kill and the
+    condition checked again: on a loaded machine it may finish the file between a check and a
+    kill that follows it."""
+    end = time.monotonic() + 30
+    while True:
+        _wait_for(mid_file, timeout=max(0.1, end - time.monotonic()))
+        os.kill(child.pid, signal.SIGSTOP)
+        if mid_file():
+            os.kill(child.pid, signal.SIGKILL)
+            return
+        os.kill(child.pid, signal.SIGCONT)
+
+
 def test_killed_mid_file_the_rerun_fetches_only_the_rest(tmp_path):
     files = demo_files(8, tmp_path / "demo")
     root = tmp_path / "fetched"
@@ -57,8 +71,7 @@ def test_killed_mid_file_the_rerun_fetches_only_the_rest(tmp_path):
         try:
             whole = lambda: [p for p in root.rglob("*.*") if not p.name.startswith(".")]  # noqa: E731
             partial = lambda: [p for p in root.rglob(".*.tmp") if _size(p)]  # noqa: E731
-            _wait_for(lambda: len(whole()) >= 3 and partial())
-            os.kill(child.pid, signal.SIGKILL)
+            _kill_mid_file(child, lambda: len(whole()) >= 3 and bool(partial()))
         finally:
             child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL
