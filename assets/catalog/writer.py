@@ -111,7 +111,8 @@ VALUE_COLUMNS = {
 
 @dataclass(frozen=True)
 class Refreshed:
-    """What a refresh of `posts` changed, under which change number."""
+    """What a refresh of `posts` changed, under which change number (the last one issued
+    when it changed nothing)."""
 
     seq: int
     written: int  # rows inserted: new posts and posts with any column changed
@@ -126,7 +127,7 @@ def refresh_posts(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> Refres
     frame = _complete(posts, CATALOG_POSTS).to_arrow()
     with _registered(con, "new_posts", frame), _transaction(con):
         run_script(con, "catalog/changed_posts")
-        return _write_changed(con)
+        return _release_unused(con, _write_changed(con))
 
 
 def refresh_current(
@@ -147,7 +148,7 @@ def refresh_current(
     with _transaction(con):
         run_script(con, "catalog/current_posts", params)
         run_script(con, "catalog/changed_posts")
-        refreshed = _write_changed(con)
+        refreshed = _release_unused(con, _write_changed(con))
         con.execute("DROP TABLE new_posts")
     return refreshed
 
@@ -173,7 +174,9 @@ def apply_post_changes(
         run_script(con, "catalog/delta_posts")
         refreshed = _write_changed(con)
         updated = run_script(con, "catalog/update_values", {"seq": refreshed.seq}).fetchone()[0]
-    return Refreshed(refreshed.seq, refreshed.written, refreshed.dropped, updated)
+        return _release_unused(
+            con, Refreshed(refreshed.seq, refreshed.written, refreshed.dropped, updated)
+        )
 
 
 def _write_changed(con: duckdb.DuckDBPyConnection) -> Refreshed:
@@ -185,6 +188,14 @@ def _write_changed(con: duckdb.DuckDBPyConnection) -> Refreshed:
         "SELECT count(*) FROM dropped_posts WHERE changed_seq = ?", [seq]
     ).fetchone()[0]
     return Refreshed(seq, written, dropped)
+
+
+def _release_unused(con: duckdb.DuckDBPyConnection, done: Refreshed) -> Refreshed:
+    """`done`, its change number given back when it changed nothing."""
+    if done.written or done.dropped or done.updated:
+        return done
+    run_script(con, "catalog/release_change", {"seq": done.seq})
+    return Refreshed(done.seq - 1, 0, 0, 0)
 
 
 def next_change(con: duckdb.DuckDBPyConnection) -> int:
@@ -316,7 +327,8 @@ def score_missing(
         rerank = _rerank_due(cursor.ranked, cursor.scored + len(post), rerank_growth)
         names = pa.table({"shard": pa.array([_name(store, p) for p in fresh], pa.string())})
         with _transaction(con):
-            _write_scores(con, head.version, post, scores, rerank, next_change(con))
+            if len(post):  # a change number only for a run that writes scores
+                _write_scores(con, head.version, post, scores, rerank, next_change(con))
             with _registered(con, "read_shards", names):
                 run_script(
                     con,
@@ -492,15 +504,13 @@ def _write_scores(
     rerank: bool,
     seq: int,
 ) -> None:
-    """Insert `scores` of the `todo` rows `post` under `head` with their percentiles, inside
-    the caller's transaction.
+    """Insert `scores` of the `todo` rows `post` (at least one) under `head` with their
+    percentiles, inside the caller's transaction.
 
     Daily: the new scores are ranked against the head's reference list and nothing else moves.
     When `rerank`: every score of the head is ranked again (the ranks computed here, not by a
     window in an UPDATE: on a first run the rows go in with their percentile and nothing is
     updated) and becomes the new reference."""
-    if not len(post):
-        return
     params = {"head": head, "seq": seq}
     if rerank:
         earlier = con.execute(statement("catalog/head_score_rows"), {"head": head}).fetchnumpy()

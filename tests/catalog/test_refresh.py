@@ -77,7 +77,10 @@ def test_change_files_give_the_rows_a_full_refresh_gives(scored_home, tmp_path):
         assert refresh(con, layout, NOW).mode == "full"
     assert _posts(layout.catalog).equals(_posts(fresh))
     with open_catalog(layout.catalog) as con:
+        seq = change_seq(con)
         third = refresh(con, layout, NOW)  # nothing new: nothing written
+        # ... nor a change number taken: exports that recorded it have nothing to redo
+        assert change_seq(con) == seq
     assert (third.mode, third.written, third.updated) == ("changes", 0, 0)
 
 
@@ -90,4 +93,6 @@ def test_a_catalog_behind_the_kept_change_files_reads_every_post(scored_home, tm
         done = refresh(con, layout, NOW)  # it never applied the first (full) run's
     assert done.mode == "full"
     with open_catalog(layout.catalog) as con:
+        seq = change_seq(con)
         assert refresh(con, layout, NOW).written == 0  # a full refresh writes what differs
+        assert change_seq(con) == seq

@@ -11,6 +11,7 @@ import pytest
 
 from assets.catalog.writer import (
     apply_retention,
+    change_seq,
     counts,
     open_catalog,
     refresh_posts,
@@ -80,8 +81,10 @@ def test_incremental_runs_score_exactly_the_new_posts(world):
         again = _run(con, _posts(range(210)), heads, store)  # ten new posts
         assert (again.requested, again.scored) == (10, 10)
         assert counts(con, first)["scored"] == 210
+        seq = change_seq(con)
         idle = _run(con, _posts(range(210)), heads, store)  # nothing new: nothing to do
         assert (idle.requested, idle.scored) == (0, 0)
+        assert change_seq(con) == seq  # not even a change number: exports see no change
     after = _scores(path)
     new = after.join(before.select("post_key"), on="post_key", how="anti")
     assert sorted(new["post_key"]) == sorted(f"e621:{i}" for i in range(200, 210))
