@@ -6,8 +6,9 @@ Setup (not timed): `posts` unit fp16 embeddings written as the embeddings stage 
 and a ridge head fitted to a few thousand synthetic labels, saved in a registry and activated.
 
 Each run does what a `scored_catalog` run does, each part timed (`full_phases`,
-`incremental_phases`): `refresh` (refresh_posts: the catalog's posts made to hold every
-current post), `heads` (sync_heads), `score` (score_missing), `summary` (apply_retention,
+`incremental_phases`): `refresh` (the first run: refresh_posts, the catalog's posts made to
+hold every current post; the next: apply_post_changes of the new posts, as a daily run applies
+normalized_scores' change file), `heads` (sync_heads), `score` (score_missing), `summary` (apply_retention,
 counts, score_histogram) and `checkpoint` (the CHECKPOINT that closing the catalog writes).
 
 * `full_seconds`: the first run, on an empty catalog, every post scored; `phases` splits its
@@ -56,6 +57,8 @@ FIRST, SECOND = f"{SITE}/first.csv", f"{SITE}/second.csv"  # the partitions of t
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import duckdb
 
     from assets.catalog.writer import Scored
@@ -179,7 +182,7 @@ def _insert_seconds(root: Path, keys: list[str], seed: int) -> float:
 
 def _run(
     con: duckdb.DuckDBPyConnection,
-    posts: pl.DataFrame,
+    refresh: Callable[[duckdb.DuckDBPyConnection], object],
     registry: Registry,
     head: Head,
     store: EmbeddingStore,
@@ -195,7 +198,7 @@ def _run(
         now = time.perf_counter()
         laps[name], started = now - started, now
 
-    writer.refresh_posts(con, posts)
+    refresh(con)
     lap("refresh")
     writer.sync_heads(con, registry)
     lap("heads")
@@ -215,7 +218,7 @@ def catalog_bench(
 ) -> dict:
     """Seconds for a catalog run that scores `posts` posts from cached embeddings, then for
     the next one, after 1% new posts; and the bare matrix-vector product they compare with."""
-    from assets.catalog.writer import counts, open_catalog
+    from assets.catalog.writer import apply_post_changes, counts, open_catalog, refresh_posts
     from assets.embeddings.store import EmbeddingStore
     from assets.head.registry import Registry
 
@@ -228,12 +231,15 @@ def catalog_bench(
         _write_embeddings(store, keys[:posts], rng, FIRST)
         registry = Registry(root / "heads")
         head = _head(store, registry, seed)
-        first, every = _posts(keys[:posts]), _posts(keys)
+        every = _posts(keys)
+        first, new = every.head(posts), every.slice(posts)
         path = root / "catalog.duckdb"
         with open_catalog(path) as con:
-            full, full_laps = _run(con, first, registry, head, store)
+            full, full_laps = _run(con, lambda c: refresh_posts(c, first), registry, head, store)
             _write_embeddings(store, keys[posts:], rng, SECOND)
-            incremental, incremental_laps = _run(con, every, registry, head, store)
+            incremental, incremental_laps = _run(
+                con, lambda c: apply_post_changes(c, new), registry, head, store
+            )
             scored_total = counts(con, head.version)["scored"]
         read_s = _read_vectors_seconds(store)
         insert_s = _insert_seconds(root, keys[:posts], seed)

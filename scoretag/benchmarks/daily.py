@@ -105,7 +105,7 @@ def _bulk_file(rng, vocab, site: str, first_id: int, n: int, name: str) -> pl.Da
     )
 
 
-def _setup(home: Path, posts: int, new: int, seed: int) -> dict:
+def _setup(home: Path, posts: int, new: int, dim: int, seed: int) -> dict:
     """The storage root, the image files and index, and the head (nothing timed)."""
     from PIL import Image
 
@@ -156,18 +156,17 @@ def _setup(home: Path, posts: int, new: int, seed: int) -> dict:
         image_key="key", path=pl.format("png/{}.png", pl.int_range(pl.len()) % IMAGE_FILES)
     ).write_parquet(layout.images / "index.parquet")
     _config(home)
-    _head(layout, rng.integers(1 << 31))
+    _head(layout, dim, rng.integers(1 << 31))
     return {"raw_files": files, "images": every.height}
 
 
-def _head(layout, seed: int) -> None:
+def _head(layout, dim: int, seed: int) -> None:
     """A ridge head on LABELS synthetic labels, saved and activated."""
     from assets.head.artifact import build_card
     from assets.head.models import fit_ridge
     from assets.head.paths import registry
 
     rng = np.random.default_rng(int(seed))
-    dim = _dim()
     X = rng.standard_normal((LABELS, dim)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     y = np.clip(0.5 + 2 * X[:, 0] + rng.normal(0, 0.05, LABELS), 0, 1)
@@ -178,24 +177,20 @@ def _head(layout, seed: int) -> None:
     heads.activate(head.version, "bench")
 
 
-def _dim() -> int:
-    return int(os.environ.get("SCORETAG_BENCH_DIM", "32"))
-
-
 def _profile(home: Path):
     from orchestration.profile import load_profile
 
     return load_profile("production", str(home), str(home / "scoretag.toml"))
 
 
-def _store(layout):
+def _store(layout, dim: int):
     from assets.embeddings.store import EmbeddingStore
     from scoretag.benchmarks.catalog import _identity
 
-    return EmbeddingStore(layout.data / "embeddings", _identity(_dim())).ensure()
+    return EmbeddingStore(layout.data / "embeddings", _identity(dim)).ensure()
 
 
-def _embed(layout, files) -> int:
+def _embed(layout, dim: int, files) -> int:
     """Synthetic unit vectors for the images of these raw files not embedded yet, in shards
     of the embeddings stage's size, one partition per raw file."""
     from assets.images.keys import with_image_key
@@ -203,7 +198,7 @@ def _embed(layout, files) -> int:
     from orchestration import objectstore
     from orchestration.settings import EmbedSettings
 
-    store = _store(layout)
+    store = _store(layout, dim)
     rows = EmbedSettings().shard_size
     rng = np.random.default_rng(len(files))
     done = 0
@@ -222,7 +217,7 @@ def _embed(layout, files) -> int:
     return done
 
 
-def _run(home: str, ingest: bool, results) -> None:
+def _run(home: str, dim: int, ingest: bool, results) -> None:
     """One scheduled run on `home`, each stage timed; put on `results`."""
     from assets.captions.export import export_catalog
     from assets.captions.paths import export_dir
@@ -262,7 +257,7 @@ def _run(home: str, ingest: bool, results) -> None:
         )
         facts["ingested"] = report.posts
     files = posts_files(layout)
-    facts["embedded"] = timed("embed", _embed, layout, files)
+    facts["embedded"] = timed("embed", _embed, layout, dim, files)
     outcome = timed(
         "normalize",
         update,
@@ -280,7 +275,7 @@ def _run(home: str, ingest: bool, results) -> None:
         "phases": outcome.phases,
     }
     now = datetime.now(UTC)
-    heads, store = registry(layout), _store(layout)
+    heads, store = registry(layout), _store(layout, dim)
 
     def catalog():
         with open_catalog(layout.catalog) as con:
@@ -327,14 +322,13 @@ def daily_bench(
     workdir: Path | None = None,
 ) -> dict:
     """Build a catalog of `posts` posts, then time a day bringing `new` posts."""
-    os.environ["SCORETAG_BENCH_DIM"] = str(dim)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="scoretag-bench-daily-", dir=workdir) as tmp:
         home = Path(tmp) / "home"
-        built = _setup(home, posts, new, seed)
+        built = _setup(home, posts, new, dim, seed)
         setup_s = time.perf_counter() - started
-        full = _in_child(_run, str(home), False)
-        day = _in_child(_run, str(home), True)
+        full = _in_child(_run, str(home), dim, False)
+        day = _in_child(_run, str(home), dim, True)
     full_s = sum(v for k, v in full["seconds"].items() if k != "catalog_checkpoint")
     daily_s = sum(v for k, v in day["seconds"].items() if k != "catalog_checkpoint")
     return {
