@@ -8,8 +8,9 @@ and a ridge head fitted to a few thousand synthetic labels, saved in a registry 
 Each run does what a `scored_catalog` run does, each part timed (`full_phases`,
 `incremental_phases`): `refresh` (the first run: refresh_posts, the catalog's posts made to
 hold every current post; the next: apply_post_changes of the new posts, as a daily run applies
-normalized_scores' change file), `heads` (sync_heads), `score` (score_missing), `summary` (apply_retention,
-counts, score_histogram) and `checkpoint` (the CHECKPOINT that closing the catalog writes).
+normalized_scores' change file), `heads` (sync_heads), `score` (score_missing), `summary`
+(apply_retention, counts, score_histogram) and `checkpoint` (the CHECKPOINT that closing the
+catalog writes).
 
 * `full_seconds`: the first run, on an empty catalog, every post scored; `phases` splits its
   score_missing into finding the unscored posts (`unscored`), finding their images in the
