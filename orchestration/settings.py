@@ -245,6 +245,10 @@ class CatalogSettings(_Strict):
     # How long a writer (or `scoretag query`) waits while another process has the catalog
     # open, before it fails saying which: a daily run takes minutes, not hours.
     lock_timeout_s: float = Field(default=300, ge=0)
+    # DuckDB's memory limit for the writer and the exports: joins and sorts past it spill to
+    # a temporary folder beside the catalog, so a first run over ten million posts fits a
+    # small worker (DuckDB's own default is 80% of the machine's memory).
+    memory_mb: int = Field(default=2048, ge=256)
 
 
 Rating = Literal["g", "s", "q", "e"]

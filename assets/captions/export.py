@@ -68,6 +68,7 @@ class Request:
     command: str = ""
     notes: dict = field(default_factory=dict)  # extra manifest entries (quality signal)
     lock_timeout_s: float = 0.0  # how long to wait while another process holds the catalog
+    memory_mb: int | None = None  # DuckDB's memory limit ([catalog] memory_mb); None: its own
     full: bool = False  # build every shard, even where an incremental export would do
 
     def __post_init__(self) -> None:
@@ -122,10 +123,14 @@ def calibrate(
     return calibration
 
 
-def connect(catalog: Path, writable: bool, timeout_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    catalog: Path, writable: bool, timeout_s: float = 0.0, memory_mb: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """The catalog, with the stage's macros, waiting up to `timeout_s` while another process
-    holds it; errors say what to do."""
-    con = lock.connect_existing(catalog, read_only=not writable, timeout_s=timeout_s)
+    holds it, DuckDB held to `memory_mb` when given; errors say what to do."""
+    con = lock.connect_existing(
+        catalog, read_only=not writable, config=lock.memory_config(memory_mb), timeout_s=timeout_s
+    )
     prepare(con)
     return con
 
@@ -138,7 +143,7 @@ def export_catalog(
     CalibrationNeeded."""
     clock = _Clock()
     target = request.target
-    with connect(catalog, writable, request.lock_timeout_s) as con:
+    with connect(catalog, writable, request.lock_timeout_s, request.memory_mb) as con:
         head = active_head(con)
         if head is None:
             return Result(None, "no head is active: nothing is scored, so nothing to export")

@@ -80,4 +80,5 @@ def request_for(
         command,
         notes,
         lock_timeout_s=profile.settings.catalog.lock_timeout_s,
+        memory_mb=profile.settings.catalog.memory_mb,
     )

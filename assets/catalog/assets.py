@@ -29,6 +29,7 @@ from assets.normalize.assets import normalized_scores
 from orchestration.plots import histogram_png, markdown_image
 from orchestration.pools import DUCKDB
 from orchestration.resources import BackboneResource, ScoretagResource
+from orchestration.settings import CatalogSettings
 
 
 @dg.asset(
@@ -55,7 +56,7 @@ def scored_catalog(
     store = store_for(layout, backbone)
     settings = profile.settings.catalog
     metadata: dict = {"path": dg.MetadataValue.path(str(layout.catalog))}
-    with _opened(layout.catalog, settings.lock_timeout_s, context) as con:
+    with _opened(layout.catalog, settings, context) as con:
         done = refresh(con, layout, datetime.now(UTC))
         source = "every current post" if done.mode == "full" else f"{done.files} change files"
         context.log.info(
@@ -108,11 +109,12 @@ def scored_catalog(
 
 
 @contextmanager
-def _opened(path: Path, timeout_s: float, context: dg.AssetExecutionContext):
+def _opened(path: Path, settings: CatalogSettings, context: dg.AssetExecutionContext):
     """The catalog for writing; a run that waited out another process's lock fails saying so
     (no retry: the other run is still writing)."""
+    timeout_s, memory_mb = settings.lock_timeout_s, settings.memory_mb
     try:
-        with open_catalog(path, timeout_s, on_wait=context.log.warning) as con:
+        with open_catalog(path, timeout_s, context.log.warning, memory_mb) as con:
             yield con
     except CatalogBusy as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None

@@ -44,6 +44,11 @@ def holder(path: Path, error: duckdb.Error, read_only: bool) -> str:
     )
 
 
+def memory_config(memory_mb: int | None) -> dict[str, str]:
+    """DuckDB's connection config for a memory limit of `memory_mb` (none: DuckDB's default)."""
+    return {"memory_limit": f"{int(memory_mb)}MB"} if memory_mb else {}
+
+
 def connect(
     path: Path,
     *,

@@ -63,12 +63,18 @@ SCORE_STATE = ("is_deleted", "immature")
 
 @contextmanager
 def open_catalog(
-    path: Path, timeout_s: float = 0.0, on_wait: Callable[[str], None] | None = None
+    path: Path,
+    timeout_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+    memory_mb: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writing connection with the schema applied. While another process has the file open,
-    it waits up to `timeout_s` (telling `on_wait`), then raises CatalogBusy."""
+    """A writing connection with the schema applied, DuckDB held to `memory_mb` when given
+    (`[catalog] memory_mb`). While another process has the file open, it waits up to
+    `timeout_s` (telling `on_wait`), then raises CatalogBusy."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = lock.connect(path, timeout_s=timeout_s, on_wait=on_wait)
+    con = lock.connect(
+        path, config=lock.memory_config(memory_mb), timeout_s=timeout_s, on_wait=on_wait
+    )
     try:
         for text in schema():
             con.execute(text)
@@ -147,9 +153,10 @@ def refresh_current(
     }
     with _transaction(con):
         run_script(con, "catalog/current_posts", params)
-        run_script(con, "catalog/changed_posts")
+        empty = con.execute("SELECT count(*) = 0 FROM posts").fetchone()[0]
+        run_script(con, "catalog/first_posts" if empty else "catalog/changed_posts")
         refreshed = _release_unused(con, _write_changed(con))
-        con.execute("DROP TABLE new_posts")
+        con.execute("DROP TABLE IF EXISTS new_posts")
     return refreshed
 
 

@@ -14,7 +14,9 @@ asset's counts and histogram, then the CHECKPOINT closing it writes) and caption
 parquet format). `daily_seconds`: then a new raw file of `new` posts uploaded the day before
 (an e621 db_export-format CSV) is ingested and the same stages run again. Each run is timed
 in a fresh process, as Dagster runs steps: `peak_rss_mb` is the daily process's (the whole
-day), `full_peak_rss_mb` the full run's. Left out, named in `excluded`: the image index
+day), `full_peak_rss_mb` the full run's; `peaks_full_mb` and `peaks_daily_mb` give the peak as
+it stood after each stage (`start`: the process with its imports), so a stage that raised it
+shows. Left out, named in `excluded`: the image index
 refresh (`scoretag bench images` times it) and asset checks.
 """
 
@@ -241,12 +243,14 @@ def _run(home: str, dim: int, ingest: bool, results) -> None:
     profile = _profile(Path(home))
     layout, settings = profile.layout, profile.settings
     seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {"start": round(peak_rss_mb(), 1)}
     facts: dict = {}
 
     def timed(name: str, fn, *args, **kwargs):
         started = time.perf_counter()
         value = fn(*args, **kwargs)
         seconds[name] = round(time.perf_counter() - started, 3)
+        peaks[name] = round(peak_rss_mb(), 1)  # the stage raised the peak if above the last
         return value
 
     if ingest:
@@ -278,7 +282,7 @@ def _run(home: str, dim: int, ingest: bool, results) -> None:
     heads, store = registry(layout), _store(layout, dim)
 
     def catalog():
-        with open_catalog(layout.catalog) as con:
+        with open_catalog(layout.catalog, memory_mb=settings.catalog.memory_mb) as con:
             done = refresh(con, layout, now)
             active = sync_heads(con, heads)
             scored = score_missing(con, heads.load(active), store, settings.catalog.rerank_growth)
@@ -311,7 +315,9 @@ def _run(home: str, dim: int, ingest: bool, results) -> None:
         "shards": result.shards,
         "phases": result.phases,
     }
-    results.put({"seconds": seconds, "facts": facts, "peak_rss_mb": round(peak_rss_mb(), 1)})
+    results.put(
+        {"seconds": seconds, "facts": facts, "peaks": peaks, "peak_rss_mb": peaks["export"]}
+    )
 
 
 def daily_bench(
@@ -345,6 +351,8 @@ def daily_bench(
         "full_peak_rss_mb": full["peak_rss_mb"],
         "stages_full": full["seconds"],
         "stages_daily": day["seconds"],
+        "peaks_full_mb": full["peaks"],
+        "peaks_daily_mb": day["peaks"],
         "full": full["facts"],
         "daily": day["facts"],
         "excluded": EXCLUDED,

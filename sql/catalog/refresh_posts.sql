@@ -17,27 +17,22 @@ DELETE FROM scores WHERE post_key IN (SELECT post_key FROM dropping);
 
 DELETE FROM posts WHERE post_key IN (SELECT post_key FROM leaving);
 
-CREATE OR REPLACE TEMP TABLE numbered AS
+-- Fresh numbers go to every row in order and are used by those without a kept one: a gap
+-- for each kept number, and no copy of `changed` to number it first.
+INSERT INTO posts BY NAME
 SELECT
     c.*,
-    k.added_seq AS kept_seq,
-    (SELECT value FROM catalog_state WHERE key = 'added_seq')
-        + row_number() OVER () AS fresh_seq
+    coalesce(
+        k.added_seq,
+        (SELECT value FROM catalog_state WHERE key = 'added_seq') + row_number() OVER ()
+    ) AS added_seq,
+    $seq AS changed_seq
 FROM changed AS c
 LEFT JOIN leaving AS k ON k.post_key = c.post_key AND k.image_key IS NOT DISTINCT FROM c.image_key;
 
-INSERT INTO posts BY NAME
-SELECT
-    * EXCLUDE (kept_seq, fresh_seq),
-    coalesce(kept_seq, fresh_seq) AS added_seq,
-    $seq AS changed_seq
-FROM numbered;
-
 UPDATE catalog_state
-SET value = value + (SELECT count(*) FROM numbered)
+SET value = value + (SELECT count(*) FROM changed)
 WHERE key = 'added_seq';
-
-DROP TABLE numbered;
 
 DROP TABLE dropping;
 

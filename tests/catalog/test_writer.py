@@ -311,3 +311,12 @@ def test_the_gate_check_tells_a_gated_head_from_one_activated_by_hand(world):
     assert gate_verdict(gated) == (True, f"head {first} passed the gate: 0.41")
     assert gate_verdict(by_hand)[0] is False and "by hand" in gate_verdict(by_hand)[1]
     assert gate_verdict({"version": "x", "reason": "?"})[0] is False
+
+
+def test_the_writer_holds_duckdb_to_the_memory_setting(tmp_path):
+    from orchestration.settings import CatalogSettings
+
+    with open_catalog(tmp_path / "catalog.duckdb", memory_mb=300) as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit in {"300.0 MB", "286.1 MiB"}, limit  # DuckDB prints it in either unit
+    assert CatalogSettings().memory_mb == 2048
