@@ -168,23 +168,9 @@ def write_e621_export(path: Path, posts: int, seed: int = 0) -> int:
     return path.stat().st_size
 
 
-def step_peak_mb() -> float:
-    """This process's own peak resident memory, in MB: VmHWM where /proc has it (Linux),
-    else getrusage's (which, on Linux, would include the parent's peak before exec)."""
-    from scoretag.benchmarks.memory import peak_rss_mb
-
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        pass
-    return peak_rss_mb()
-
-
 def _ingest(csv: Path, work: Path, results) -> None:
     from assets.ingest.reader import ingest_file
+    from scoretag.benchmarks.memory import peak_rss_mb
 
     started = time.perf_counter()
     report = ingest_file(
@@ -200,7 +186,7 @@ def _ingest(csv: Path, work: Path, results) -> None:
             "posts": report.posts,
             "quarantined": report.quarantined,
             "seconds": time.perf_counter() - started,
-            "peak_rss_mb": step_peak_mb(),
+            "peak_rss_mb": peak_rss_mb(),
         }
     )
 
@@ -208,11 +194,12 @@ def _ingest(csv: Path, work: Path, results) -> None:
 def _normalize(work: Path, results) -> None:
     from assets.normalize.normalize import update
     from orchestration.settings import NormalizeSettings
+    from scoretag.benchmarks.memory import peak_rss_mb
 
     started = time.perf_counter()
     # As the asset runs it: parts written under the stage folder, nothing read back.
     update(work / "normalized", [work / "posts.parquet"], NormalizeSettings(), work / "scratch")
-    results.put({"seconds": time.perf_counter() - started, "peak_rss_mb": step_peak_mb()})
+    results.put({"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()})
 
 
 def _copy(csv: Path, work: Path, results) -> None:

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from scoretag.benchmarks import ingest as bench
+from scoretag.benchmarks.memory import peak_rss_mb
 
 
 def _dies(results) -> None:
@@ -30,13 +31,13 @@ def test_a_step_reports_its_own_peak_not_its_parents():
     held = bytearray(1_200_000_000)
     for i in range(0, len(held), 4096):
         held[i] = 1
-    assert bench.step_peak_mb() > 1_200
+    assert peak_rss_mb() > 1_200
     del held
     assert bench._in_child(_peak) < 1_100
 
 
 def _peak(results) -> None:
-    results.put(bench.step_peak_mb())
+    results.put(peak_rss_mb())
 
 
 def test_a_step_that_dies_is_an_error():
