@@ -92,7 +92,7 @@ class NormalizeSettings(_Strict):
     site_priority: tuple[Site, ...] = ("danbooru", "e621", "gelbooru", "derpibooru")
     # How a run works, not what it works out (changing these rescores nothing):
     memory_mb: int = Field(default=512, ge=64)  # DuckDB's cap; past it, it spills to disk
-    batch_rows: int = Field(default=1_000_000, ge=1_000)  # rows scored in memory at a time
+    batch_rows: int = Field(default=250_000, ge=1_000)  # rows scored in memory at a time
     keep_changes: int = Field(default=30, ge=1)  # change files kept for the catalog to apply
 
 
