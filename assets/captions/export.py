@@ -9,7 +9,6 @@ the catalog since (incremental.py); `Result.phases` says where its time went.
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +36,7 @@ from assets.captions.selection import Filter, Located, select_posts, with_images
 from assets.captions.shards import Outcome, Target, write_shards
 from assets.captions.sizes import SIZED, read_sizes
 from assets.catalog import lock
+from orchestration.clock import Clock
 
 
 class CalibrationNeeded(RuntimeError):
@@ -100,20 +100,6 @@ class Result:
         return self.outcome.manifest["rows"] if self.outcome else 0
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self.start = self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self.last, 4)
-        self.last = now
-
-    def total(self) -> dict[str, float]:
-        return {**self.laps, "total": round(time.perf_counter() - self.start, 4)}
-
-
 def calibrate(
     con: duckdb.DuckDBPyConnection, head: str, policy: Policy, record: Path, now: datetime
 ) -> Calibration:
@@ -141,7 +127,7 @@ def export_catalog(
     """Run one export: incremental where the previous export in the folder allows it (see
     incremental.py), else whole. Read-only, a head without cut-points raises
     CalibrationNeeded."""
-    clock = _Clock()
+    clock = Clock()
     target = request.target
     with connect(catalog, writable, request.lock_timeout_s, request.memory_mb) as con:
         head = active_head(con)
