@@ -123,6 +123,8 @@ def test_the_page_shows_previews_and_the_full_image_is_one_click_away(browser, t
             page.keyboard.press("3")
         done.append(key)
     page.wait_for_function("document.getElementById('message').textContent.startsWith('All done')")
+    # "All done" shows once nothing is left to rate; the last label may still be on its way.
+    page.wait_for_function("document.getElementById('saving').textContent === ''")
     events = store_events(server.home)
     assert sorted(events["post_key"].to_list()) == sorted(names)
     skipped = events.filter(kind="skip")["post_key"].to_list()
