@@ -38,15 +38,19 @@ def histogram_png(
     xlabel: str,
     bins: int = 20,
     value_range: tuple[float, float] | None = None,
+    ylabel: str = "posts",
+    density: bool = False,
 ) -> bytes:
-    """A histogram; several named series are drawn as overlaid steps."""
-    plt, fig, ax = _figure(title, xlabel, "posts")
+    """A histogram; several named series are drawn as overlaid steps. With `density` each
+    series is normalised to unit area, so series of different sizes overlay fairly."""
+    plt, fig, ax = _figure(title, xlabel, ylabel)
     series = values if isinstance(values, Mapping) else {"": values}
     for name, data in series.items():
         ax.hist(
             list(data),
             bins=bins,
             range=value_range,
+            density=density,
             histtype="step",
             linewidth=1.5,
             label=name or None,
