@@ -14,6 +14,8 @@ from assets.catalog import assets as catalog_assets
 from assets.catalog import checks as catalog_checks
 from assets.embeddings import assets as embeddings_assets
 from assets.embeddings import checks as embeddings_checks
+from assets.evaluation import assets as evaluation_assets
+from assets.evaluation import checks as evaluation_checks
 from assets.head import assets as head_assets
 from assets.head import checks as head_checks
 from assets.images import assets as images_assets
@@ -48,6 +50,8 @@ STAGES = (
     catalog_checks,
     captions_assets,
     captions_checks,
+    evaluation_assets,
+    evaluation_checks,
 )
 
 

@@ -6,7 +6,8 @@ embeddings of its new images), `main` for the rest. `scoretag run` (and the UI's
 "Materialize all", as a backfill) runs both in order. `embed` re-embeds raw files alone:
 backfill it over every partition after switching the backbone. `images` downloads what is
 missing (when `[images] fetch` is on) and refreshes the image index; the late-images sensor
-then embeds the raw files whose images arrived after they were embedded.
+then embeds the raw files whose images arrived after they were embedded. `evaluate` scores one
+evaluation set (a partition of image_evaluations).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SCORED_CATALOG = dg.AssetKey("scored_catalog")
 CAPTION_SHARDS = dg.AssetKey("caption_shards")
 CATALOG_JOB = "catalog"
 MANUAL_LABELS = dg.AssetKey("manual_labels")
+EVALUATE_JOB = "evaluate"
+IMAGE_EVALUATIONS = dg.AssetKey("image_evaluations")
 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
@@ -54,8 +57,11 @@ images_job = dg.define_asset_job(
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.all() - PER_RAW_FILE,
-    description="Materialize everything downstream of the raw files, with every asset check.",
+    selection=dg.AssetSelection.all() - PER_RAW_FILE - dg.AssetSelection.assets(IMAGE_EVALUATIONS),
+    description=(
+        "Materialize everything downstream of the raw files, with every asset check "
+        "(evaluation sets have a job of their own)."
+    ),
 )
 
 
@@ -81,9 +87,20 @@ labels_job = dg.define_asset_job(
 )
 
 
+evaluate_job = dg.define_asset_job(
+    EVALUATE_JOB,
+    selection=dg.AssetSelection.assets(IMAGE_EVALUATIONS),
+    description=(
+        "Score one evaluation set (a partition: a folder of generated images) with the active "
+        "head and compare it with the sets evaluated before it."
+    ),
+)
+
+
 def job_defs() -> dg.Definitions:
     from assets.head.jobs import pool_uncertainty_job
 
     jobs = [ingest_job, embed_job, images_job, main_job, catalog_job, pool_job, labels_job]
+    jobs.append(evaluate_job)
     jobs.append(pool_uncertainty_job)
     return dg.Definitions(jobs=jobs)

@@ -16,8 +16,17 @@ from dagster._core.errors import DagsterInvalidSubsetError
 
 from assets.ingest.paths import RawFile
 from orchestration.backlog import unembedded
+from orchestration.evaluations import is_stale, register_sets
 from orchestration.inbox import register, stale_files
-from orchestration.jobs import EMBED_JOB, IMAGES_JOB, INGEST_JOB, MAIN_JOB, POOL_JOB
+from orchestration.jobs import (
+    EMBED_JOB,
+    EVALUATE_JOB,
+    IMAGE_EVALUATIONS,
+    IMAGES_JOB,
+    INGEST_JOB,
+    MAIN_JOB,
+    POOL_JOB,
+)
 from orchestration.profile import Profile, activate, set_pool_limits
 
 # The terminal gets warnings and the summary; the full log stays in the run's event log.
@@ -67,7 +76,15 @@ def job_names(defs: dg.Definitions) -> dict[str, str]:
     }
 
 
+PER_SET = (
+    "image_evaluations is made per evaluation set: `scoretag evaluate PATH` (or a folder "
+    "dropped into $SCORETAG_HOME/evaluations/, which the evaluations sensor picks up)"
+)
+
+
 def check_job(defs: dg.Definitions, name: str) -> None:
+    if name == EVALUATE_JOB:
+        raise RunRequestError(f"the evaluate job runs once per set: {PER_SET}")
     names = job_names(defs)
     if name not in names:
         listed = "\n".join(f"  {job}: {about}" for job, about in names.items())
@@ -85,10 +102,12 @@ def select_assets(defs: dg.Definitions, text: str) -> tuple[list[dg.AssetKey], l
     except (DagsterInvalidSubsetError, ValueError, SyntaxError) as e:
         known = ", ".join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))
         raise RunRequestError(f"asset selection {text!r}: {e}\nThe assets: {known}") from None
-    per_file = sorted(k for k in keys if graph.get(k).partitions_def is not None)
-    rest = sorted(k for k in keys if graph.get(k).partitions_def is None)
     if not keys:
         raise RunRequestError(f"asset selection {text!r} names no asset")
+    if IMAGE_EVALUATIONS in keys:
+        raise RunRequestError(PER_SET)
+    per_file = sorted(k for k in keys if graph.get(k).partitions_def is not None)
+    rest = sorted(k for k in keys if graph.get(k).partitions_def is None)
     return rest, per_file
 
 
@@ -101,6 +120,15 @@ class RunOutcome:
     materializations: list[dict] = field(default_factory=list)  # asset, partition, metadata
     checks: list[dict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+    def add(self, other: RunOutcome) -> RunOutcome:
+        """This outcome followed by `other`'s runs."""
+        self.run_ids += other.run_ids
+        self.success &= other.success
+        self.materializations += other.materializations
+        self.checks += other.checks
+        self.failures += other.failures
+        return self
 
 
 def _metadata_values(metadata: dict) -> dict:
@@ -168,11 +196,22 @@ def _per_file(
     on_step: Callable[[str], None],
 ) -> None:
     register(instance, files)
+    _per_partition(instance, defs, job_name, [raw.key for raw in files], outcome, on_step)
+
+
+def _per_partition(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job_name: str,
+    keys: list[str],
+    outcome: RunOutcome,
+    on_step: Callable[[str], None],
+) -> None:
     job = _job(defs, job_name)
-    for raw in files:
-        on_step(f"{job_name} {raw.key}")
+    for key in keys:
+        on_step(f"{job_name} {key}")
         result = job.execute_in_process(
-            run_config=QUIET, instance=instance, partition_key=raw.key, raise_on_error=False
+            run_config=QUIET, instance=instance, partition_key=key, raise_on_error=False
         )
         collect(instance, [result.run_id], outcome)
 
@@ -218,6 +257,27 @@ def _run_selection(
         run_config=QUIET, instance=instance, asset_selection=keys, raise_on_error=False
     )
     collect(instance, [result.run_id], outcome)
+
+
+def evaluate_sets(
+    profile: Profile,
+    defs: dg.Definitions,
+    names: list[str],
+    on_step: Callable[[str], None] = lambda s: None,
+    only_stale: bool = False,
+) -> RunOutcome:
+    """One `evaluate` run per evaluation set (folders already under evaluations/), as the
+    evaluations sensor would request them; with `only_stale`, only for the sets whose files
+    or active head changed since their last evaluation."""
+    activate(profile)
+    set_pool_limits(profile)
+    outcome = RunOutcome()
+    with dg.DagsterInstance.get() as instance:
+        if only_stale:
+            names = [n for n in names if is_stale(instance, profile.layout, n)]
+        register_sets(instance, names)
+        _per_partition(instance, defs, EVALUATE_JOB, names, outcome, on_step)
+    return outcome
 
 
 def run_job(

@@ -1,7 +1,8 @@
 """Sensors: the inbox sensor turns each raw file dropped into `inbox/<site>/` into a raw_posts
 partition and requests its ingestion; the late-images sensor embeds the raw files whose
 images arrived after they were embedded; the labels sensor follows the label store; the pool
-limits sensor keeps the instance's concurrency pools at the profile's limits."""
+limits sensor keeps the instance's concurrency pools at the profile's limits; the evaluations
+sensor evaluates each folder of generated images dropped into `evaluations/`."""
 
 import json
 import time
@@ -12,8 +13,9 @@ from assets.ingest.assets import raw_files
 from assets.ingest.paths import inbox_files, signature
 from assets.labels.store import LabelStore
 from orchestration.backlog import unembedded
+from orchestration.evaluations import EVALUATION_SETS, stale_sets
 from orchestration.inbox import ingested_signature
-from orchestration.jobs import IMAGE_INDEX, embed_job, ingest_job, labels_job
+from orchestration.jobs import IMAGE_INDEX, embed_job, evaluate_job, ingest_job, labels_job
 from orchestration.profile import apply_pool_limits
 from orchestration.resources import ScoretagResource
 
@@ -96,6 +98,31 @@ def labels_sensor(
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{last}")], cursor=str(last))
 
 
+@dg.sensor(
+    job=evaluate_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def evaluations_sensor(
+    context: dg.SensorEvaluationContext, scoretag: ScoretagResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Each folder in $SCORETAG_HOME/evaluations/ becomes an image_evaluations partition,
+    evaluated once its files have settled; evaluated again when they change, or when another
+    head becomes active (scored from cached vectors, nothing embedded again)."""
+    stale = stale_sets(context.instance, scoretag.layout)
+    if not stale:
+        return dg.SkipReason("every evaluation set is evaluated under the active head")
+    known = set(context.instance.get_dynamic_partitions(EVALUATION_SETS))
+    added = [name for name in stale if name not in known]
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(partition_key=name, run_key=f"{name}@{mark}")
+            for name, mark in stale.items()
+        ],
+        dynamic_partitions_requests=[dg.AddDynamicPartitionsRequest(EVALUATION_SETS, added)]
+        if added
+        else [],
+    )
+
+
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def pool_limits_sensor(
     context: dg.SensorEvaluationContext, scoretag: ScoretagResource
@@ -125,6 +152,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def sensor_defs() -> dg.Definitions:
-    sensors = [inbox_sensor, late_images_sensor, labels_sensor, pool_limits_sensor]
+    sensors = [inbox_sensor, late_images_sensor, labels_sensor, evaluations_sensor]
+    sensors.append(pool_limits_sensor)
     sensors.append(automation_sensor)
     return dg.Definitions(sensors=sensors)

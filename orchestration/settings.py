@@ -316,6 +316,19 @@ class CaptionSettings(_Strict):
         return tuple(dict.fromkeys(value))
 
 
+class EvaluationSettings(_Strict):
+    """Evaluating generated images (see assets/evaluation and docs/stages/evaluation.md)."""
+
+    heads: tuple[str, ...] = ()  # head versions (or unique prefixes) scored beside the active one
+    good_bucket: int = Field(default=7, ge=1, le=9)  # the good image rate: share at or above it
+    resamples: int = Field(default=2000, ge=100)  # bootstrap resamples per difference
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 0
+    compare_with: int = Field(default=5, ge=0)  # the asset compares a set with this many others
+    # A set compared with none warns when its mean score's interval is wider than this (± half).
+    resolution: float = Field(default=0.02, gt=0, lt=1)
+
+
 class ScheduleSettings(_Strict):
     """The daily schedules: ingest the inbox, then score what is new (see orchestration)."""
 
@@ -382,6 +395,7 @@ class Settings(_Strict):
     head: HeadSettings = HeadSettings()
     catalog: CatalogSettings = CatalogSettings()
     captions: CaptionSettings = CaptionSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     deploy: DeploySettings = DeploySettings()
     demo: DemoSettings | None = None

@@ -23,6 +23,7 @@ STAGES = (
     "head",
     "catalog",
     "captions",
+    "evaluation",
 )
 # The Dagster wiring that runs stages: a stage importing it would import its own caller.
 WIRING = (

@@ -47,8 +47,11 @@ def _scope(raw: RawFile, layout: Layout, settings: Settings) -> Scope:
     return scope(posts, load_index(layout, settings, posts), settings.pool.non_image_exts)
 
 
-def _plan(settings: Settings, backbone: BackboneResource, config: EmbeddingsConfig) -> Plan:
+def plan_for(
+    settings: Settings, backbone: BackboneResource, config: EmbeddingsConfig | None = None
+) -> Plan:
     embed_settings = settings.embed
+    config = config or EmbeddingsConfig()
     return Plan(
         batch_size=backbone.batch_size,
         workers=resolve_workers(
@@ -106,7 +109,7 @@ def _metadata(
     }
 
 
-def _device(context: dg.AssetExecutionContext, profile, backbone: BackboneResource) -> str:
+def step_device(context: dg.AssetExecutionContext, profile, backbone: BackboneResource) -> str:
     """This step's device: a GPU of its own where the machine has several (see
     orchestration/devices.py), and a warning when gpu_slots asks for more than there are."""
     settings = profile.settings
@@ -155,8 +158,8 @@ def embeddings(
     )
     progress, failures = Progress(total=0), pl.DataFrame(schema=FAILURES)
     if todo.height:
-        plan = _plan(profile.settings, backbone, config)
-        loaded = backbone.load(_device(context, profile, backbone))
+        plan = plan_for(profile.settings, backbone, config)
+        loaded = backbone.load(step_device(context, profile, backbone))
         context.log.info(
             f"{store.identity.id} on {devices.describe(loaded.device)} ({loaded.precision}), "
             f"batch {plan.batch_size}, {plan.workers} decoding workers"

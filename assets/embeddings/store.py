@@ -4,6 +4,7 @@
     <stage dir>/<backbone id>/shards/<site>/<raw file>/part-00000.parquet
     <stage dir>/<backbone id>/failures/<site>/<raw file>.parquet   (embedding_failures)
     <stage dir>/<backbone id>/requested/<site>/<raw file>.parquet  (what a run was asked)
+    <stage dir>/<backbone id>/evaluations/..., prompts/...  (other sections: see `section`)
 
 A shard holds `image_key` (string) and `embedding`: the fp16, L2-normalised vector as one
 fixed-size binary value (2 x dim bytes). pyarrow reads that column back as a single buffer,
@@ -63,10 +64,15 @@ class EmbeddingStore:
         stage_dir: str | Location,
         identity: Identity,
         provenance: dict[str, str] | None = None,
+        section: str = "shards",
     ):
         self.identity = identity
         self.provenance = provenance
         self.dir = objectstore.location(stage_dir) / identity.id
+        # Where the shards live under the backbone's folder: `shards` holds the posts' images;
+        # the evaluation stage keeps generated images' and prompts' vectors in sections of
+        # their own, so that nothing reading the posts' shards ever sees them.
+        self.section = section
 
     @property
     def url(self) -> str:
@@ -83,8 +89,12 @@ class EmbeddingStore:
             objectstore.write_bytes(path, self.identity.to_json().encode())
         return self
 
+    def _kept(self, what: str) -> str:
+        """The folder of a section's failures or requested keys."""
+        return what if self.section == "shards" else f"{self.section}-{what}"
+
     def shard_dir(self, partition: str) -> Location:
-        return self.dir / "shards" / partition
+        return self.dir / self.section / partition
 
     def remove_orphans(self, partition: str) -> list[Location]:
         """Delete the shard a killed run of this partition left half-written."""
@@ -92,11 +102,11 @@ class EmbeddingStore:
 
     def failures_path(self, partition: str) -> Location:
         """The embedding_failures rows of a partition's latest run."""
-        return self.dir / "failures" / f"{partition}.parquet"
+        return self.dir / self._kept("failures") / f"{partition}.parquet"
 
     def requested_path(self, partition: str) -> Location:
         """The image_keys a partition's latest run was asked to embed."""
-        return self.dir / "requested" / f"{partition}.parquet"
+        return self.dir / self._kept("requested") / f"{partition}.parquet"
 
     def write_failures(self, partition: str, failures: pl.DataFrame) -> Location:
         return objectstore.write_parquet(failures, self.failures_path(partition))
@@ -115,13 +125,13 @@ class EmbeddingStore:
 
     def failures(self) -> pl.DataFrame:
         """The embedding_failures table: every partition's failures."""
-        paths = sorted((self.dir / "failures").glob("*/*.parquet"))
+        paths = sorted((self.dir / self._kept("failures")).glob("*/*.parquet"))
         return objectstore.read_parquet(paths) if paths else pl.DataFrame(schema=FAILURES)
 
     def shards(self, partition: str | None = None) -> list[Location]:
         """Committed shards of one partition (`<site>/<file>`), or of all."""
         pattern = "part-*.parquet" if partition else "*/*/part-*.parquet"
-        base = self.shard_dir(partition) if partition else self.dir / "shards"
+        base = self.shard_dir(partition) if partition else self.dir / self.section
         return sorted(p for p in base.glob(pattern) if _PART.match(p.name))
 
     def keys(self, partition: str | None = None) -> pl.Series:
@@ -135,7 +145,7 @@ class EmbeddingStore:
         """The glob of every shard for DuckDB's read_parquet on `con`, whose filesystem is
         registered there when the store is on object storage."""
         objectstore.register(con, self.dir)
-        return f"{objectstore.url(self.dir / 'shards')}/**/*.parquet"
+        return f"{objectstore.url(self.dir / self.section)}/**/*.parquet"
 
     def write_shard(self, partition: str, keys: list[str], vectors: np.ndarray) -> Location:
         """Commit one shard: the next part number of the partition."""

@@ -11,6 +11,7 @@ from scoretag.cli import (
     bench,
     demo,
     embed,
+    evaluate,
     export,
     head,
     images,
@@ -72,6 +73,7 @@ for command in (
     query.query,
     export.export,
     export.calibrate,
+    evaluate.evaluate,
     backbone.backbone,
 ):
     cli.add_command(command)

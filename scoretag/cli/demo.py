@@ -59,26 +59,56 @@ def _simulated_labeling(profile: Profile, build: DemoBuild) -> None:
         simulate(url, pl.read_parquet(pool_path(layout)), build.images)
 
 
+def _print_demo_evaluation(profile: Profile) -> None:
+    """The demo's two evaluation sets compared, as `scoretag evaluate --compare` shows them."""
+    from assets.evaluation.evaluate import read_summary
+    from assets.evaluation.paths import results_dir
+    from scoretag.cli.evaluate import comparisons, options_for, print_evaluations
+    from scoretag.demo.evaluation import SETS
+
+    settings = profile.settings.evaluation
+    console.rule("Evaluating generated images: two stand-ins for two checkpoints")
+    console.print(
+        f"{SETS[0]} holds clean demo pictures, {SETS[1]} the same pictures degraded: "
+        "`scoretag evaluate --compare` puts them side by side, each difference with its "
+        f"{settings.confidence:.0%} interval. The demo's backbone is untrained, so these "
+        "scores have no meaning; on real weights this is how a worse checkpoint is told apart.",
+        soft_wrap=True,
+    )
+    summaries = {n: read_summary(results_dir(profile.layout, n)) for n in SETS}
+    found = comparisons(profile, list(SETS), (), options_for(settings))
+    print_evaluations(profile, summaries, found, True, settings.confidence)
+
+
 @demo.command(name="run")
 @click.option("--workers", type=int, default=None, help="Image workers [default: all cores].")
 def run_demo(workers: int | None) -> None:
     """Build the demo data, materialize everything, summarize."""
     from orchestration.definitions import build_defs
-    from orchestration.runner import run_lineage
+    from orchestration.runner import evaluate_sets, run_lineage
+    from scoretag.demo.evaluation import SETS as DEMO_SETS
 
     profile = _demo_profile()
     result = _build(profile, workers)
+    defs = build_defs(profile)
     with console.status("materializing every asset on the demo profile...") as status:
         outcome = run_lineage(
             profile,
-            build_defs(profile),
+            defs,
             on_step=status.update,
             labeling=lambda: _simulated_labeling(profile, result),
         )
+        if outcome.success:
+            evaluated = evaluate_sets(
+                profile, defs, list(DEMO_SETS), on_step=status.update, only_stale=True
+            )
+            outcome.add(evaluated)
     console.rule(f"scoretag demo: profile {profile.name}")
     console.print(demo_data_table(result))
     console.print(image_line(result))
     print_pipeline(profile, outcome)
+    if outcome.success:
+        _print_demo_evaluation(profile)
     print_where(profile)
     if not outcome.success:
         raise click.ClickException("some runs failed: see above, or the runs page of the UI")

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from assets.evaluation.paths import sets_dir
 from orchestration.atomic import write_bytes, write_parquet
 from orchestration.settings import DemoSettings
 from orchestration.storage import Layout
+from scoretag.demo.evaluation import write_evaluation_sets
 from scoretag.demo.images import build_images
 from scoretag.demo.posts import generate_posts
 from scoretag.demo.writers import danbooru, derpibooru, e621, gelbooru
@@ -131,6 +133,9 @@ def build_demo(layout: Layout, settings: DemoSettings, workers: int | None = Non
         "images": images.height,
         "files": sorted(files, key=lambda f: f["path"]),
     }
+    # Two sets of "generated" images for `scoretag evaluate` (outside the manifest: they
+    # are not the pipeline's input).
+    write_evaluation_sets(layout.images, images, sets_dir(layout), settings.seed)
     _remove_stale(layout, {f["path"] for f in files})
     write_bytes(layout.demo / MANIFEST, json.dumps(manifest, indent=1).encode())
     return DemoBuild(manifest, posts, images, time.perf_counter() - started)
