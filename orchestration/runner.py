@@ -93,9 +93,10 @@ def check_job(defs: dg.Definitions, name: str) -> None:
 
 def select_assets(defs: dg.Definitions, text: str) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
     """The assets that a Dagster asset selection (`scored_catalog+`, `*caption_shards`,
-    `key:rating_pool`, `group:labeling`) names: those one run materializes, and those
-    partitioned by raw file (`raw_posts`, `embeddings`), which the per-file `ingest` and
-    `embed` runs materialize instead."""
+    `key:rating_pool`, `group:labeling`) names: those one run materializes, and the
+    partitioned ones, which runs of their own materialize instead (`raw_posts` and
+    `embeddings` the per-file `ingest` and `embed` runs, image_evaluations one run per
+    evaluation set)."""
     graph = defs.resolve_asset_graph()
     try:
         keys = dg.AssetSelection.from_string(text).resolve(graph)
@@ -104,7 +105,7 @@ def select_assets(defs: dg.Definitions, text: str) -> tuple[list[dg.AssetKey], l
         raise RunRequestError(f"asset selection {text!r}: {e}\nThe assets: {known}") from None
     if not keys:
         raise RunRequestError(f"asset selection {text!r} names no asset")
-    if IMAGE_EVALUATIONS in keys:
+    if keys == {IMAGE_EVALUATIONS}:
         raise RunRequestError(PER_SET)
     per_file = sorted(k for k in keys if graph.get(k).partitions_def is not None)
     rest = sorted(k for k in keys if graph.get(k).partitions_def is None)

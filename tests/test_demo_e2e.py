@@ -35,7 +35,7 @@ from assets.labels.paths import labels_path
 from assets.labels.store import LabelStore
 from assets.normalize.assets import read_scores
 from assets.pool.paths import pool_path
-from orchestration.jobs import INGEST_JOB, MAIN_JOB
+from orchestration.jobs import EVALUATE_JOB, INGEST_JOB, MAIN_JOB
 from orchestration.storage import Layout
 from scoretag.cli import cli
 from scoretag.demo.labeling import free_port
@@ -114,12 +114,16 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
         "these score tags mean nothing yet",
         "make ui",
         str(root / "inbox"),
+        # the two evaluation sets, compared, the broken file listed, the warning given
+        "demo-degraded - demo-clean",
+        "truncated   unfinished.png",
+        "these scores carry no meaning",
     ):
         assert expected in output, expected
     # One ingest run per raw file, the images job (fetch when on, refresh the image index)
-    # after them, the pool draw, and main.
+    # after them, the pool draw, main, and one evaluate run per evaluation set.
     jobs = _jobs(root, demo_run.run_ids)
-    assert jobs == ["images"] + ["ingest"] * RAW_FILES + ["main", "pool"]
+    assert jobs == ["evaluate"] * 2 + ["images"] + ["ingest"] * RAW_FILES + ["main", "pool"]
     scores = read_scores(Layout(home=root))
     truth = pl.read_parquet(root / "demo" / "posts.parquet")
     assert scores.height == truth.filter(~pl.col("superseded")).height
@@ -143,7 +147,8 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
     before = _run_ids(root)
     again = demo_run_once(root)  # nothing changed: nothing ingested or labeled twice
     assert "all succeeded" in again
-    # no file ingested again; the image index is refreshed again (an incremental scan)
+    # no file ingested again, no set evaluated again; the image index is refreshed again
+    # (an incremental scan)
     assert _jobs(root, _run_ids(root) - before) == ["images", "main", "pool"]
     assert read_scores(Layout(home=root)).equals(scores)
     with LabelStore(root / "labels.sqlite", read_only=True) as store:
@@ -165,6 +170,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = (
+    "image_evaluations",
     "raw_posts",
     "normalized_scores",
     "rating_pool",
@@ -343,6 +349,11 @@ def test_the_ui_shows_the_lineage_and_materializes_all_of_it(browser, demo_ui):
 
     statuses = _materialize_everything(base, _smallest_raw_file(base, home))
     assert statuses == {INGEST_JOB: "SUCCESS", MAIN_JOB: "SUCCESS"}, statuses
+    # An evaluation set, launched from the UI, shows its comparison and plot there.
+    assert _launch(base, EVALUATE_JOB, {"dagster/partition": "demo-degraded"}) == "SUCCESS"
+    page.goto(f"{base}/assets/image_evaluations", wait_until="networkidle")
+    for text in ("sets_side_by_side", "differences", "score_histogram"):
+        _visible(page, text)
     _show_graph(page, base)
     page.screenshot(path=str(ARTIFACTS / "ui-asset-graph.png"), full_page=True)
 

@@ -69,12 +69,14 @@ def _logger(context: dg.AssetExecutionContext) -> Callable[[Progress], None]:
     return log
 
 
-def _metadata(evaluation: Evaluation, comparison: report.Comparison, calibrated: bool) -> dict:
+def _metadata(
+    evaluation: Evaluation, comparison: report.Comparison, calibrated: bool, good_bucket: int
+) -> dict:
     head = comparison.head
     summary = evaluation.summaries[head]
     reasons = evaluation.failures.group_by("reason").len("images").sort("images", descending=True)
     prompts = stats.prompt_table(
-        evaluation.scores[head].rows, evaluation.scores[head].vectors
+        evaluation.scores[head].rows, evaluation.scores[head].vectors, good_bucket
     ).sort("images", "group", descending=[True, False])
     figures = {
         k: summary.get(k)
@@ -172,7 +174,9 @@ def image_evaluations(
             "root": str(root.resolve()),
             "backbone": caches.images.identity.id,
             "calibrations": {h: (list(c.starts) if c else None) for h, c in calibrations.items()},
-            "prompts": stats.prompt_table(active.rows, active.vectors).to_dicts(),
+            "prompts": stats.prompt_table(
+                active.rows, active.vectors, settings.good_bucket
+            ).to_dicts(),
             "comparison": comparison.to_json(),
             "resolution": stats.score_resolution(
                 active.rows, settings.resamples, settings.confidence, settings.seed
@@ -187,7 +191,7 @@ def image_evaluations(
         f"{evaluation.failed_images:,} failed; mean score "
         f"{evaluation.summaries[active.head].get('score_mean')} under head {active.head}"
     )
-    metadata = _metadata(evaluation, comparison, calibration is not None)
+    metadata = _metadata(evaluation, comparison, calibration is not None, settings.good_bucket)
     if not backbone.settings.trained:
         metadata["quality_signal"] = "none: random weights (untrained backbone)"
     if evaluation.images.height == 0:

@@ -52,8 +52,14 @@ def run(job: str | None, select: str | None, no_ingest: bool) -> None:
     only those per-file runs.
     """
     from orchestration.definitions import build_defs
-    from orchestration.jobs import MAIN_JOB
-    from orchestration.runner import RunRequestError, check_job, run_lineage, select_assets
+    from orchestration.jobs import IMAGE_EVALUATIONS, MAIN_JOB
+    from orchestration.runner import (
+        PER_SET,
+        RunRequestError,
+        check_job,
+        run_lineage,
+        select_assets,
+    )
 
     if job is not None and select is not None:
         raise click.UsageError("--job and --select exclude each other: give one")
@@ -71,10 +77,14 @@ def run(job: str | None, select: str | None, no_ingest: bool) -> None:
                 )
     except RunRequestError as e:
         raise click.ClickException(str(e)) from None
+    per_set = [k for k in per_file if k == IMAGE_EVALUATIONS]
+    per_file = [k for k in per_file if k != IMAGE_EVALUATIONS]
     if per_file:
         names = ", ".join(k.to_user_string() for k in per_file)
         how = "not run (--no-ingest)" if no_ingest else "by the ingest and embed runs"
         console.print(f"{names}: made per raw file, {how}", soft_wrap=True)
+    if per_set:
+        console.print(f"{PER_SET}: not run here", soft_wrap=True)
     from scoretag.cli.progress import run_status
 
     # A status line, and a progress bar (images/s, ETA) for each embeddings step.

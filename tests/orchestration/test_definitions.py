@@ -66,6 +66,14 @@ def test_every_asset_reads_well_in_the_graph(tmp_path: Path):
             groups[name] = spec.group_name
             assert spec.description and spec.owners and spec.kinds, name
             assert spec.code_version, name
-    assert set(groups.values()) == {"ingest", "labeling", "model", "catalog", "export"}
+    assert set(groups.values()) == {
+        "ingest",
+        "labeling",
+        "model",
+        "catalog",
+        "export",
+        "evaluation",
+    }
     assert groups["embeddings"] == groups["aesthetic_head"] == "model"
     assert groups["caption_shards"] == "export"
+    assert groups["image_evaluations"] == "evaluation"

@@ -28,7 +28,7 @@ from dagster_k8s.job import (  # noqa: E402
 )
 from kubernetes.client import ApiClient  # noqa: E402
 
-GPU_STEPS = {"embeddings"}
+GPU_STEPS = {"embeddings", "image_evaluations"}
 
 
 def _defs(profile: str, home: Path, config: str | None = None) -> dg.Definitions:
