@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.evaluation.paths import set_mark, set_names, set_root
 from assets.evaluation.sets import newest_change
+from orchestration.inbox import latest_data_version
 from orchestration.jobs import IMAGE_EVALUATIONS
 from orchestration.storage import Layout
 
@@ -23,12 +24,7 @@ SETTLE_SECONDS = 30
 
 def evaluated_mark(instance: dg.DagsterInstance, name: str) -> str | None:
     """The set's mark when its partition last materialized."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=IMAGE_EVALUATIONS, asset_partitions=[name]), limit=1
-    ).records
-    if not records:
-        return None
-    return records[0].asset_materialization.tags.get("dagster/data_version")
+    return latest_data_version(instance, IMAGE_EVALUATIONS, name)
 
 
 def settled(layout: Layout, name: str, now: float | None = None) -> bool:

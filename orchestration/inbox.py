@@ -12,14 +12,21 @@ from orchestration.storage import Layout
 RAW_FILES = "raw_files"  # the dynamic partitions of raw_posts
 
 
-def ingested_signature(instance: dg.DagsterInstance, key: str) -> str | None:
-    """The signature (size and mtime) of the file when its partition last materialized."""
+def latest_data_version(
+    instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str
+) -> str | None:
+    """The data version the asset's partition recorded when it last materialized."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RAW_POSTS, asset_partitions=[key]), limit=1
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition]), limit=1
     ).records
     if not records:
         return None
     return records[0].asset_materialization.tags.get("dagster/data_version")
+
+
+def ingested_signature(instance: dg.DagsterInstance, key: str) -> str | None:
+    """The signature (size and mtime) of the file when its partition last materialized."""
+    return latest_data_version(instance, RAW_POSTS, key)
 
 
 def is_stale(instance: dg.DagsterInstance, layout: Layout, raw: RawFile) -> bool:

@@ -11,7 +11,7 @@ drift check compares the shares with today's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -126,15 +126,22 @@ def load(con: duckdb.DuckDBPyConnection, head: str, record: Path) -> Calibration
         return None
     starts = starts_from_rows(rows)
     created = rows["created_at"].max()
-    known = json.loads(record.read_text()) if record.is_file() else {}
-    if known.get("head_version") != head or not np.allclose(
-        known.get("starts", []) or [-1], starts
-    ):
+    known = from_record(record, head)
+    if known is None or not np.allclose(known.starts, starts):
         return Calibration(head_version=head, starts=starts, created_at=created)
+    return replace(known, created_at=created)
+
+
+def from_record(record: Path, head: str) -> Calibration | None:
+    """The head's cut-points as its record keeps them beside the export (written with every
+    stored calibration), without opening the catalog; None when there is no record of it."""
+    known = json.loads(record.read_text()) if record.is_file() else {}
+    if known.get("head_version") != head:
+        return None
     return Calibration(
         head_version=head,
-        starts=starts,
-        created_at=created,
+        starts=tuple(float(s) for s in known["starts"]),
+        created_at=datetime.fromisoformat(known["created_at"]),
         policy=known["policy"],
         cut_points=tuple(known["cut_points"]),
         scope=known["scope"],

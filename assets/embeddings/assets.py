@@ -63,11 +63,10 @@ def plan_for(
     )
 
 
-def _logger(context: dg.AssetExecutionContext) -> Callable[[Progress], None]:
+def progress_logger(context: dg.AssetExecutionContext, task: str) -> Callable[[Progress], None]:
     """Every batch to a progress bar listening in this process (`scoretag run`); every
     LOG_EVERY_S seconds, and at the end, to the run's log (the UI)."""
     last = [0.0]
-    task = f"embeddings {context.partition_key}"
 
     def log(progress: Progress) -> None:
         report(task, progress.done, progress.total, progress.failed)
@@ -165,7 +164,12 @@ def embeddings(
             f"batch {plan.batch_size}, {plan.workers} decoding workers"
         )
         progress, failures = embed(
-            todo.sort("path", "offset"), loaded, store, raw.key, plan, _logger(context)
+            todo.sort("path", "offset"),
+            loaded,
+            store,
+            raw.key,
+            plan,
+            progress_logger(context, f"embeddings {context.partition_key}"),
         )
     store.write_failures(raw.key, failures)
     # Last: a run killed before here has no `requested` file, so `scoretag run` sees the raw

@@ -4,15 +4,12 @@ One dynamic partition per evaluation set (a folder under $SCORETAG_HOME/evaluati
 the evaluations sensor or by `scoretag evaluate PATH`).
 """
 
-from collections.abc import Callable
-
 import dagster as dg
 
 from assets.captions.assets import caption_shards
 from assets.captions.paths import calibration_record
 from assets.embeddings.assets import STAGE as EMBEDDINGS_STAGE
-from assets.embeddings.assets import plan_for, step_device
-from assets.embeddings.embed import Progress
+from assets.embeddings.assets import plan_for, progress_logger, step_device
 from assets.evaluation import report, stats
 from assets.evaluation.evaluate import Caches, Evaluation, evaluate_set, scored_sets, write
 from assets.evaluation.paths import results_dir, set_mark, set_names, set_root
@@ -22,13 +19,11 @@ from assets.head.paths import registry
 from orchestration.plots import markdown_image, markdown_table
 from orchestration.pools import GPU, GPU_OP_TAGS
 from orchestration.profile import Profile
-from orchestration.progress import report as report_progress
 from orchestration.resources import BackboneResource, ScoretagResource
 from orchestration.settings import EvaluationSettings
 
 evaluation_sets = dg.DynamicPartitionsDefinition(name="evaluation_sets")
 PROMPT_ROWS = 20  # prompts shown in the asset's metadata (all are in summary.json)
-LOG_EVERY_S = 30.0
 
 
 def caches_for(profile: Profile, backbone: BackboneResource) -> Caches:
@@ -51,22 +46,6 @@ def earlier_sets(profile: Profile, name: str) -> list[str]:
         if n != name and (path := results_dir(layout, n) / "summary.json").is_file()
     }
     return sorted(done, key=done.get)[-keep:] if keep else []
-
-
-def _logger(context: dg.AssetExecutionContext) -> Callable[[Progress], None]:
-    last = [0.0]
-    task = f"evaluating {context.partition_key}"
-
-    def log(progress: Progress) -> None:
-        report_progress(task, progress.done, progress.total, progress.failed)
-        if progress.seconds - last[0] >= LOG_EVERY_S or progress.done == progress.total:
-            last[0] = progress.seconds
-            context.log.info(
-                f"{progress.done:,}/{progress.total:,} images embedded "
-                f"({progress.failed:,} failed), {progress.images_per_s:,.1f} images/s"
-            )
-
-    return log
 
 
 def _metadata(
@@ -146,10 +125,7 @@ def image_evaluations(
     except (NoHead, KeyError) as e:
         raise dg.Failure(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     calibrations = frozen_calibrations(
-        layout.catalog,
-        lambda head: calibration_record(layout, head),
-        [h.version for h in heads],
-        profile.settings.catalog.lock_timeout_s,
+        lambda head: calibration_record(layout, head), [h.version for h in heads]
     )
     evaluation = evaluate_set(
         name,
@@ -160,7 +136,7 @@ def image_evaluations(
         heads,
         calibrations,
         settings.good_bucket,
-        _logger(context),
+        progress_logger(context, f"evaluating {name}"),
     )
     active = evaluation.scores[heads[0].version]
     calibration = calibrations.get(active.head)

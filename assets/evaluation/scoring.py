@@ -15,8 +15,7 @@ import numpy as np
 import polars as pl
 
 from assets.captions.buckets import Calibration, bucket_of
-from assets.captions.calibration import load
-from assets.captions.export import connect
+from assets.captions.calibration import from_record
 from assets.embeddings.store import EmbeddingStore
 from assets.evaluation.cache import aligned
 from assets.head.artifact import BackboneMismatch, Head, require_backbone
@@ -54,13 +53,12 @@ def heads_for(registry: Registry, identity: Identity, named: Sequence[str]) -> l
 
 
 def frozen_calibrations(
-    catalog: Path, record_for: Callable[[str], Path], heads: Sequence[str], timeout_s: float
+    record_for: Callable[[str], Path], heads: Sequence[str]
 ) -> dict[str, Calibration | None]:
-    """Each head's stored cut-points (None for a head never calibrated, or no catalog)."""
-    if not catalog.is_file():
-        return dict.fromkeys(heads)
-    with connect(catalog, False, timeout_s) as con:
-        return {head: load(con, head, record_for(head)) for head in heads}
+    """Each head's frozen cut-points, from the record the export keeps of them (None for a
+    head never calibrated). Read there, not from the catalog, so that an evaluation (a GPU
+    step) never holds the catalog's lock against its writers."""
+    return {head: from_record(record_for(head), head) for head in heads}
 
 
 @dataclass

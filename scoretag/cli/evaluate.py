@@ -94,10 +94,7 @@ def comparisons(
     except (NoHead, KeyError) as e:
         raise click.ClickException(str(e.args[0] if isinstance(e, KeyError) else e)) from None
     calibrations = frozen_calibrations(
-        layout.catalog,
-        lambda head: calibration_record(layout, head),
-        [h.version for h in chosen],
-        settings.catalog.lock_timeout_s,
+        lambda head: calibration_record(layout, head), [h.version for h in chosen]
     )
     return [
         compare_sets(scored_sets(layout, names, caches, head, calibrations[head.version]), options)
@@ -241,7 +238,7 @@ def evaluate(
     plot: Path | None,
     as_json: bool,
 ) -> None:
-    """Score folders of generated images with the aesthetic head, and compare them.
+    """Score and compare folders of generated images.
 
     Each PATH (a folder of images, in sub-folders per prompt or seed if you like; prompts
     from a `<image>.txt` beside each image or a prompts.jsonl) becomes an evaluation set,

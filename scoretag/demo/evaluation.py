@@ -36,16 +36,23 @@ def _png(img: Image.Image) -> bytes:
 
 
 def chosen_pictures(images: pl.DataFrame) -> pl.DataFrame:
-    """PER_PROMPT pristine pictures of each of the PROMPTS commonest (style, subject) pairs,
-    with their prompt and seed (their rank within the prompt)."""
-    pristine = images.filter(pl.col("usable") & (pl.col("level") == 0) & (pl.col("special") == ""))
-    counts = pristine.group_by("style", "subject").len().filter(pl.col("len") >= PER_PROMPT)
-    top = counts.sort("len", "style", "subject", descending=[True, False, False]).head(PROMPTS)
+    """Up to PER_PROMPT pictures of each of the PROMPTS commonest (style, subject) pairs,
+    the least degraded first (pristine ones, at the default demo size), with their prompt and
+    seed (their rank within the prompt)."""
+    usable = images.filter(pl.col("usable") & (pl.col("special") == ""))
+    ranked = usable.sort("level", "image_id").with_columns(
+        seed=pl.int_range(pl.len()).over("style", "subject")
+    )
+    kept = ranked.filter(pl.col("seed") < PER_PROMPT)
+    top = (
+        kept.group_by("style", "subject")
+        .agg(pl.len(), pl.col("level").sum())
+        .sort(["len", "level", "style", "subject"], descending=[True, False, False, False])
+        .head(PROMPTS)
+    )
     return (
-        pristine.join(top.select("style", "subject"), on=["style", "subject"])
-        .sort("style", "subject", "image_id")
-        .with_columns(seed=pl.int_range(pl.len()).over("style", "subject"))
-        .filter(pl.col("seed") < PER_PROMPT)
+        kept.join(top.select("style", "subject"), on=["style", "subject"])
+        .sort("style", "subject", "seed")
         .with_columns(
             prompt=pl.when(pl.col("style") == pl.col("origin"))
             .then(pl.format("{}, {}", "origin", "subject"))
@@ -72,7 +79,7 @@ def _planned(image_root: Path, images: pl.DataFrame, seed: int) -> dict[Path, by
     listing = "".join(json.dumps(line) + "\n" for line in lines).encode()
     for folder in SETS:
         files[Path(folder, "prompts.jsonl")] = listing
-    whole = files[Path(CLEAN, lines[0]["file"])]
+    whole = _png(Image.new("RGB", (64, 64), (200, 120, 40)))
     files[Path(DEGRADED, BROKEN)] = whole[: len(whole) // 2]
     return files
 

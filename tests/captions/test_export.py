@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.captions.calibration import Policy
+from assets.captions.calibration import Policy, from_record
 from assets.captions.captions import CaptionRules
 from assets.captions.export import (
     CalibrationNeeded,
@@ -119,6 +119,10 @@ def test_recalibration_replaces_the_rows_and_the_record(home):
     result = _export(home)
     assert result.calibration.policy == "quantile"
     assert "scoretag calibrate --force" in result.warnings[0]
+    # the record beside the export holds the same cut-points (evaluations read it there)
+    record = from_record(calibration_dir(home) / f"{HEAD}.json", HEAD)
+    assert record.starts == made.starts and record.policy == "quantile"
+    assert from_record(calibration_dir(home) / f"{HEAD}.json", "another head") is None
 
 
 def test_bucket_distribution_query_reads_the_same_buckets(home):

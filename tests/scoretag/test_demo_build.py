@@ -57,10 +57,17 @@ def test_another_seed_gives_other_data_and_removes_stale_files(tmp_path: Path):
     on_disk = {
         str(p.relative_to(tmp_path))
         for p in tmp_path.rglob("*")
-        if p.is_file() and p.parent.name != "demo"
+        if p.is_file() and p.parent.name != "demo" and p.parts[len(tmp_path.parts)] != "evaluations"
     }
     assert on_disk == paths_two  # nothing left from seed 1, no temporary files
     assert not two.posts.equals(one.posts)
+    # The evaluation sets hold seed 2's pictures only: each listed in its prompts.jsonl,
+    # and nothing else but the degraded set's broken file.
+    for name in ("demo-clean", "demo-degraded"):
+        folder = tmp_path / "evaluations" / name
+        listed = {json.loads(line)["file"] for line in (folder / "prompts.jsonl").open()}
+        found = {p.relative_to(folder).as_posix() for p in folder.rglob("*.png")}
+        assert listed and found - listed == ({"unfinished.png"} if "degraded" in name else set())
 
 
 def test_sizes_match_the_settings(demo):
