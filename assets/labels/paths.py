@@ -16,3 +16,8 @@ def labels_path(layout: Layout) -> Path:
 def previews_dir(layout: Layout) -> Path:
     """The labeling app's preview cache (safe to delete: previews are made again)."""
     return layout.image_cache / "previews"
+
+
+def pairs_path(layout: Layout) -> Path:
+    """The resolved pairwise preferences (assets/labels/pairs.py: PAIRS)."""
+    return layout.stage_dir(STAGE) / "pairs.parquet"
