@@ -9,6 +9,8 @@ not; a skip is not a choice). The resolved table, `manual_labels`' pairs.parquet
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
 OUTCOMES = ("left", "right", "tie")
@@ -22,3 +24,29 @@ PAIRS: dict[str, pl.DataType] = {
     "created_at": pl.String,  # ISO time of the latest judgment
     "in_pool": pl.Boolean,  # both posts are in the rating pool
 }
+
+
+def resolve_pairs(events: pl.DataFrame, pool_keys: Collection[str]) -> pl.DataFrame:
+    """The PAIRS table from the store's pair events (LabelStore.pair_events): one row per
+    labeler and unordered pair, as the labeler's latest standing choice showed it."""
+    from assets.labels.pair_stats import choices
+
+    made = choices(events)
+    counted = made.group_by("labeler", "pair", maintain_order=True).agg(
+        pl.col("left_key", "right_key", "choice", "winner", "created_at").last(),
+        judgments=pl.len(),
+    )
+    keys = list(pool_keys)
+    return counted.select(
+        pl.col("left_key"),
+        pl.col("right_key"),
+        pl.col("choice").alias("outcome"),
+        pl.when(pl.col("choice") == "tie")
+        .then(None)
+        .otherwise(pl.col("winner"))
+        .alias("winner_key"),
+        pl.col("labeler"),
+        pl.col("judgments"),
+        pl.col("created_at"),
+        (pl.col("left_key").is_in(keys) & pl.col("right_key").is_in(keys)).alias("in_pool"),
+    ).select([pl.col(c).cast(t) for c, t in PAIRS.items()])
