@@ -10,7 +10,19 @@ JSON API (all errors are `{"error": "..."}` with a 4xx status):
   200 `{"ok": true, "id"}` only once the label is on disk; 404 for a post not in the pool.
 - `POST /api/undo` `{"labeler"}`: undoes NAME's latest label or skip; 200
   `{"undone": {...}, "item": {...}}`, or 409 when there is nothing to undo.
-- `GET /api/progress?labeler=NAME`, `GET /api/stats` (see stats.py), `GET /api/health`.
+- `GET /api/progress?labeler=NAME`, `GET /api/stats` (see stats.py; its `pairs` holds
+  pair_stats.summary), `GET /api/health`.
+
+Compare mode (`/compare`; pairs drawn as pairing.py says):
+
+- `GET /api/pairs/next?labeler=NAME[&exclude=A|B,C|D]`: `{"left": item, "right": item}`
+  (items as above), or `{"done": true}`; `exclude` lists pairs the client already holds.
+- `POST /api/pairs` `{"left_key", "right_key", "labeler", "choice": "left" | "right" | "tie"
+  | "skip"[, "client", "request_id"]}`: 200 `{"ok": true, "id"}` only once it is on disk; the
+  same request_id again answers with the first judgment's id.
+- `POST /api/pairs/undo` `{"labeler"}`: undoes NAME's latest choice or skip; 200
+  `{"undone": {...}, "left": item, "right": item}` (the pair as it was shown), or 409.
+- `GET /api/pairs/progress?labeler=NAME`, `GET /api/pairs/stats` (see pair_stats.py).
 
 POST bodies must be `Content-Type: application/json`: a page on another site cannot send
 that without a CORS preflight, which this app never grants.
@@ -34,6 +46,8 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
+import polars as pl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -44,16 +58,17 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from assets.images.decode import DEFAULT_MAX_PIXELS, Unusable
-from assets.labels import queue, stats
+from assets.labels import pair_stats, pairing, queue, stats
 from assets.labels.gate import LOOPBACK_HOSTS, TokenGate
 from assets.labels.images import ImageSources, Located
 from assets.labels.preview import Previews
-from assets.labels.sources import EventCache, PoolFile
+from assets.labels.sources import EventCache, PairEventCache, PoolFile
 from assets.labels.store import LabelStore, LabelStoreError
 
 STATIC = Path(__file__).parent / "static"
-PAGES = {"/": "index.html", "/stats": "stats.html"}
-ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+PAGES = {"/": "index.html", "/stats": "stats.html", "/compare": "compare.html"}
+ASSETS = {"app.js": "text/javascript", "compare.js": "text/javascript", "style.css": "text/css"}
+ISSUED = 10_000  # pairs handed out whose source the server remembers until they are judged
 POST_URLS = {
     "danbooru": "https://danbooru.donmai.us/posts/{id}",
     "e621": "https://e621.net/posts/{id}",
@@ -88,6 +103,10 @@ class AppConfig:
     preview_format: str = "webp"  # or "jpeg"
     preview_cache_bytes: int = 2 << 30
     max_pixels: int = DEFAULT_MAX_PIXELS  # bigger pictures get the placeholder
+    random_pair_share: float = 0.2  # compare mode: pairs drawn uniformly from the pool
+    near_duplicate_cosine: float = 0.95  # compare mode: posts this similar are never paired
+    pair_scores: pl.DataFrame | None = None  # post_key, score: the active head's predictions
+    pair_vectors: tuple[list[str], np.ndarray] | None = None  # post keys, unit image vectors
 
 
 class ApiError(Exception):
@@ -129,6 +148,13 @@ def labeler_name(value: object) -> str:
     return name
 
 
+def request_id_of(body: dict) -> str | None:
+    request_id = body.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 64):
+        raise ApiError(422, "request_id must be a string of at most 64 characters")
+    return request_id
+
+
 async def json_body(request: Request) -> dict:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
@@ -149,6 +175,9 @@ class Labeling:
         self.pool = PoolFile(config.pool_path, config.order_seed)
         self.store = LabelStore(config.store_path)
         self.cache = EventCache(self.store)
+        self.pair_cache = PairEventCache(self.store)
+        self._pair_pool: tuple[object, pairing.PairPool] | None = None
+        self.issued: dict[tuple[str, str, str], str] = {}  # (labeler, left, right) -> source
         self.rng = random.Random(config.rng_seed)
         self.sources = ImageSources(config.image_root, config.image_sources)
         self.previews = (
@@ -188,9 +217,7 @@ class Labeling:
         if value is None:
             raise ApiError(422, 'value is missing: give 1 to 5, or "skip"')
         client = client_of(request, body.get("client"))
-        request_id = body.get("request_id")
-        if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 64):
-            raise ApiError(422, "request_id must be a string of at most 64 characters")
+        request_id = request_id_of(body)
         try:
             event = await run_in_threadpool(
                 self.store.add, key, labeler, value, client, None, "app", request_id
@@ -219,10 +246,105 @@ class Labeling:
         return JSONResponse(await run_in_threadpool(self._progress, labeler))
 
     def _stats(self) -> dict:
-        return stats.summary(self.cache.events(), len(self.pool.current().rows))
+        summary = stats.summary(self.cache.events(), len(self.pool.current().rows))
+        return {**summary, "pairs": self._pair_stats()}
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self._stats))
+
+    def pairs_of(self) -> pairing.PairPool:
+        """The pool indexed for pairing, rebuilt when the pool file changes."""
+        pool = self.pool.current()
+        if self._pair_pool is None or self._pair_pool[0] is not pool:
+            frame = pl.DataFrame(
+                {
+                    "post_key": list(pool.rows),
+                    "stratum": [row["stratum"] for row in pool.rows.values()],
+                }
+            )
+            config = self.config
+            self._pair_pool = (
+                pool,
+                pairing.pair_pool(frame, config.pair_scores, config.pair_vectors),
+            )
+        return self._pair_pool[1]
+
+    def pick_pair(self, labeler: str, exclude: set[frozenset[str]]) -> dict:
+        rows = self.pool.current().rows
+        past = pairing.pair_history(self.pair_cache.events(), labeler)
+        chosen = pairing.next_pair(
+            self.pairs_of(),
+            past,
+            self.rng,
+            exclude,
+            random_share=self.config.random_pair_share,
+            repeat_share=self.config.repeat_share,
+            max_cosine=self.config.near_duplicate_cosine,
+        )
+        if chosen is None:
+            return {"done": True}
+        if len(self.issued) >= ISSUED:
+            self.issued.pop(next(iter(self.issued)))
+        self.issued[(labeler, chosen.left_key, chosen.right_key)] = chosen.source
+        return {
+            "left": self.item(rows[chosen.left_key]),
+            "right": self.item(rows[chosen.right_key]),
+        }
+
+    async def next_pair(self, request: Request) -> Response:
+        labeler = labeler_name(request.query_params.get("labeler"))
+        held = request.query_params.get("exclude", "").split(",")
+        exclude = {frozenset(p.split("|")) for p in held if p.count("|") == 1}
+        return JSONResponse(await run_in_threadpool(self.pick_pair, labeler, exclude))
+
+    async def choose(self, request: Request) -> Response:
+        body = await json_body(request)
+        labeler = labeler_name(body.get("labeler"))
+        left, right, choice = body.get("left_key"), body.get("right_key"), body.get("choice")
+        rows = self.pool.current().rows
+        for side, key in (("left_key", left), ("right_key", right)):
+            if not isinstance(key, str) or not key:
+                raise ApiError(422, f"{side} is missing")
+            if key not in rows:
+                raise ApiError(404, f"unknown {side} {key!r}: not in the rating pool")
+        if choice is None:
+            raise ApiError(422, 'choice is missing: give "left", "right", "tie" or "skip"')
+        request_id = request_id_of(body)
+        source = self.issued.pop((labeler, left, right), "app")
+        client = client_of(request, body.get("client"))
+        try:
+            event = await run_in_threadpool(
+                self.store.add_pair, left, right, labeler, choice, client, source, request_id
+            )
+        except LabelStoreError as e:
+            raise ApiError(422, str(e)) from None
+        return JSONResponse({"ok": True, "id": event, "choice": choice})
+
+    async def undo_pair(self, request: Request) -> Response:
+        body = await json_body(request)
+        labeler = labeler_name(body.get("labeler"))
+        undone = await run_in_threadpool(
+            self.store.undo_pair, labeler, client_of(request, body.get("client"))
+        )
+        if undone is None:
+            raise ApiError(409, f"no choice to undo for {labeler!r}")
+        rows = self.pool.current().rows
+        left, right = rows.get(undone["left_key"]), rows.get(undone["right_key"])
+        shown = {"left": self.item(left), "right": self.item(right)} if left and right else {}
+        return JSONResponse({"undone": undone, **shown})
+
+    async def pair_progress(self, request: Request) -> Response:
+        labeler = labeler_name(request.query_params.get("labeler"))
+        return JSONResponse(await run_in_threadpool(self._pair_progress, labeler))
+
+    def _pair_progress(self, labeler: str) -> dict:
+        return pair_stats.progress(self.pair_cache.events(), labeler, datetime.now(UTC))
+
+    def _pair_stats(self) -> dict:
+        return pair_stats.summary(self.pair_cache.events(), datetime.now(UTC))
+
+    async def pair_stats(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self._pair_stats))
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "pool": len(self.pool.current().rows)})
@@ -309,10 +431,16 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/progress", app.progress),
         Route("/api/stats", app.stats),
         Route("/api/health", app.health),
+        Route("/api/pairs/next", app.next_pair),
+        Route("/api/pairs", app.choose, methods=["POST"]),
+        Route("/api/pairs/undo", app.undo_pair, methods=["POST"]),
+        Route("/api/pairs/progress", app.pair_progress),
+        Route("/api/pairs/stats", app.pair_stats),
         Route("/images/{post_key}", app.image),
         Route("/previews/{post_key}", app.preview),
         Route("/", app.page),
         Route("/stats", app.page),
+        Route("/compare", app.page),
         Route("/static/{name}", app.page),
     ]
     middleware = (

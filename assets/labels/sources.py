@@ -70,3 +70,19 @@ class EventCache:
             if self.store.last_id() > seen:
                 self._events = pl.concat([self._events, self.store.events(after=seen)])
             return self._events
+
+
+class PairEventCache:
+    """The store's pair events, kept up to date by reading only new ones."""
+
+    def __init__(self, store: LabelStore):
+        self.store = store
+        self._lock = threading.Lock()
+        self._events = store.pair_events()
+
+    def events(self) -> pl.DataFrame:
+        with self._lock:
+            seen = int(self._events["id"].max() or 0)
+            if self.store.last_pair_id() > seen:
+                self._events = pl.concat([self._events, self.store.pair_events(after=seen)])
+            return self._events

@@ -1,0 +1,262 @@
+// The compare page: which of two images is better. ← or 1 picks the left, → or 2 the right,
+// t or 3 is a tie, s skips, u undoes, f opens both originals, ? shows help. As on the rating
+// page (app.js), a few pairs ahead are fetched and their previews decoded before they are
+// needed; choices are sent in order on one promise chain (an undo waits for the choices
+// before it), retried on network failures with the same request id, and a choice counts as
+// saved only once the server answered 200.
+"use strict";
+
+const AHEAD = 3;          // pairs kept ready behind the one shown
+const RECENT = 30;        // pairs judged in this tab, kept out of what /api/pairs/next returns
+const NAME_KEY = "scoretag.labeler";
+
+const state = {
+  labeler: localStorage.getItem(NAME_KEY) || "",
+  client: Math.random().toString(36).slice(2, 10),
+  current: null,
+  queue: [],
+  recent: [],
+  pending: 0,
+  chain: Promise.resolve(),
+  fetching: false,
+  done: false,
+};
+
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  };
+  const response = await fetch(path, {credentials: "same-origin", ...init});
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
+  return data;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function pairKey(pair) {
+  return `${pair.left.post_key}|${pair.right.post_key}`;
+}
+
+// Resolves once both images are decoded, so showing the pair later is instant.
+function preload(pair) {
+  const sides = [pair.left, pair.right].map((item) => {
+    const img = new Image();
+    img.src = item.preview_url || item.image_url;
+    return img.decode().catch(() => undefined);
+  });
+  pair.ready = Promise.all(sides);
+  return pair;
+}
+
+function exclusions() {
+  const held = state.queue.map(pairKey);
+  if (state.current) held.push(pairKey(state.current));
+  return [...new Set([...held, ...state.recent])];
+}
+
+async function refill() {
+  if (state.fetching || !state.labeler) return;
+  state.fetching = true;
+  try {
+    while (state.queue.length < AHEAD && !state.done) {
+      const query = new URLSearchParams({labeler: state.labeler, exclude: exclusions().join(",")});
+      const pair = await api(`/api/pairs/next?${query}`);
+      if (pair.done) { state.done = true; break; }
+      state.queue.push(preload(pair));
+      if (!state.current) advance();
+    }
+    showError("");
+  } catch (err) {
+    showError(`could not fetch the next pair: ${err.message}`);
+    setTimeout(refill, 3000);
+  } finally {
+    state.fetching = false;
+  }
+  if (!state.current) show(null);
+}
+
+function advance() {
+  state.current = state.queue.shift() || null;
+  show(state.current);
+  refill();
+}
+
+function showSide(side, item) {
+  const image = $(`${side}-image`);
+  image.hidden = !item;
+  const full = $(`${side}-full`);
+  full.hidden = !item;
+  full.href = item ? item.image_url : "#";
+  full.textContent = item ? `${side} original (${item.post_key})` : "";
+  if (item) { image.src = item.preview_url || item.image_url; image.alt = item.post_key; }
+}
+
+function show(pair) {
+  $("pair").dataset.leftKey = pair ? pair.left.post_key : "";
+  $("pair").dataset.rightKey = pair ? pair.right.post_key : "";
+  showSide("left", pair && pair.left);
+  showSide("right", pair && pair.right);
+  $("message").textContent =
+    pair ? "" : state.done ? "All done: no pairs left to compare." : "Loading…";
+}
+
+function openFull() {
+  if (!state.current) return;
+  for (const item of [state.current.left, state.current.right]) {
+    window.open(item.image_url, "_blank", "noopener");
+  }
+}
+
+function remember(key) {
+  state.recent.push(key);
+  if (state.recent.length > RECENT) state.recent.shift();
+}
+
+// Network failures are retried (the choice stays pending); a 4xx is the choice's own fault.
+async function postUntilAnswered(path, body) {
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10000)) {
+    try {
+      return await api(path, body);
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) throw err;
+      showError(`saving failed (${err.message}); retrying…`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+function enqueue(task) {
+  state.pending += 1;
+  updateSaving();
+  state.chain = state.chain.then(task).catch((err) => showError(err.message)).finally(() => {
+    state.pending -= 1;
+    updateSaving();
+    refreshProgress();
+  });
+}
+
+function choose(choice) {
+  const pair = state.current;
+  if (!pair) return;
+  remember(pairKey(pair));
+  // One id per choice: a retry after a lost answer is recognised, not stored twice.
+  const body = {left_key: pair.left.post_key, right_key: pair.right.post_key,
+                labeler: state.labeler, choice, client: state.client,
+                request_id: crypto.randomUUID()};
+  enqueue(() => postUntilAnswered("/api/pairs", body).then(() => showError("")));
+  advance();
+}
+
+function undo() {
+  enqueue(async () => {
+    let result;
+    try {
+      result = await postUntilAnswered("/api/pairs/undo", {labeler: state.labeler});
+    } catch (err) {
+      if (err.status === 409) { showError("nothing to undo"); return; }
+      throw err;
+    }
+    if (!result.left) return;
+    if (state.current) state.queue.unshift(state.current);
+    const key = `${result.left.post_key}|${result.right.post_key}`;
+    state.recent = state.recent.filter((k) => k !== key);
+    state.current = preload({left: result.left, right: result.right});
+    show(state.current);
+    showError("");
+  });
+}
+
+function updateSaving() {
+  $("saving").textContent = state.pending ? `saving ${state.pending}…` : "";
+}
+
+async function refreshProgress() {
+  if (!state.labeler) return;
+  try {
+    const p = await api(`/api/pairs/progress?${new URLSearchParams({labeler: state.labeler})}`);
+    $("progress-fill").style.width = "0";
+    $("progress-text").textContent =
+      `${p.choices} choices · ${p.pairs} pairs · ${Math.round(p.per_hour)} per hour`;
+  } catch (err) {
+    $("progress-text").textContent = "progress unavailable";
+  }
+}
+
+function toggleHelp(open) {
+  const help = $("help");
+  help.hidden = open === undefined ? !help.hidden : !open;
+}
+
+const KEYS = {
+  ArrowLeft: "left", "1": "left", ArrowRight: "right", "2": "right",
+  t: "tie", T: "tie", "3": "tie", s: "skip", S: "skip",
+};
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  if (event.target.closest("input, textarea") || !$("name-dialog").hidden) return;
+  const key = event.key;
+  if (key === "?") toggleHelp();
+  else if (key === "Escape") toggleHelp(false);
+  else if (!$("help").hidden) return;
+  else if (KEYS[key]) choose(KEYS[key]);
+  else if (key === "u" || key === "U") undo();
+  else if (key === "f" || key === "F") openFull();
+  else return;
+  event.preventDefault();
+}
+
+function onButton(event) {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.dataset.action === "undo") undo();
+  else if (button.dataset.choice) choose(button.dataset.choice);
+  button.blur();
+}
+
+function askName() {
+  $("name-input").value = state.labeler;
+  $("name-dialog").hidden = false;
+  $("name-input").focus();
+}
+
+function start() {
+  $("who").textContent = state.labeler;
+  state.queue = []; state.current = null; state.recent = []; state.done = false;
+  refreshProgress();
+  refill();
+}
+
+function setup() {
+  document.addEventListener("keydown", onKey);
+  $("keys").addEventListener("click", onButton);
+  $("left-image").addEventListener("click", () => choose("left"));
+  $("right-image").addEventListener("click", () => choose("right"));
+  $("help-button").addEventListener("click", () => toggleHelp());
+  $("help-close").addEventListener("click", () => toggleHelp(false));
+  $("who").addEventListener("click", askName);
+  $("name-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("name-input").value.trim();
+    if (!name) return;
+    localStorage.setItem(NAME_KEY, name);
+    state.labeler = name;
+    $("name-dialog").hidden = true;
+    start();
+  });
+  setInterval(() => { if (state.done && !state.current) { state.done = false; refill(); } }, 30000);
+  if (state.labeler) start(); else askName();
+}
+
+setup();
