@@ -48,7 +48,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf")
+# `preference-pairs` (preference.py) writes pairs, not one row per post: only `scoretag export`
+# makes it, through preference_export.py.
+FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf", "preference-pairs")
 SUFFIX = {
     "parquet": ".parquet",
     "jsonl": ".jsonl",
@@ -56,6 +58,7 @@ SUFFIX = {
     "kohya_json": ".json",
     "webdataset": ".tar",
     "hf": ".parquet",
+    "preference-pairs": ".parquet",
 }
 # Formats whose trainer opens the image file itself: an image inside a tar shard cannot go.
 NEED_LOOSE_FILES = ("kohya", "kohya_json", "parquet", "jsonl")

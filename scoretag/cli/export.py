@@ -13,7 +13,7 @@ from rich.table import Table
 
 from scoretag.cli.common import console, current_profile
 
-FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf")
+FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf", "preference-pairs")
 STYLES = ("v6", "v7", "none")
 UNTRAINED = "scores from a head on an untrained backbone: no quality signal in these tags"
 
@@ -51,6 +51,18 @@ def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
     help="Build every shard, even where only some changed (e.g. after images were replaced).",
 )
 @click.option(
+    "--head-pairs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="preference-pairs: add up to N pairs ranked by the active head. [default: 0]",
+)
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="preference-pairs: the least score gap of a head-ranked pair. [default: 0]",
+)
+@click.option(
     "--out",
     required=True,
     help="Folder of the export (its manifest.json and shards), or an object-store URL "
@@ -65,6 +77,8 @@ def export(
     shard_size: int | None,
     link: str | None,
     full: bool,
+    head_pairs: int,
+    margin: float,
     out: str,
 ) -> None:
     """Write caption shards of the catalog's active head.
@@ -74,6 +88,7 @@ def export(
     scoretag export --format kohya --style v7 --ratings g,s --link hardlink --out kohya/
     scoretag export --format webdataset --out s3://bucket/shards/
     scoretag export --format hf --out hf/
+    scoretag export --format preference-pairs --head-pairs 500 --margin 0.2 --out dpo/
 
     The head is calibrated first if it has no cut-points yet (see `scoretag calibrate`).
     Re-running builds only the shards whose posts changed in the catalog since (parquet, jsonl,
@@ -81,12 +96,16 @@ def export(
     """
     from assets.captions.export import CalibrationNeeded, export_catalog
     from assets.captions.paths import staging_dir
-    from assets.captions.publish import check_publishable, publish
+    from assets.captions.publish import check_publishable
     from assets.captions.requests import images_of, request_for
     from orchestration import objectstore
 
     if link is not None and fmt != "kohya":
         raise click.BadParameter("only the kohya format places images", param_hint="--link")
+    if fmt != "preference-pairs" and (head_pairs or margin):
+        raise click.BadParameter("only preference-pairs takes head-ranked pairs")
+    if fmt == "preference-pairs" and (style is not None or min_bucket is not None):
+        raise click.BadParameter("preference-pairs captions carry no score tags or buckets")
     profile = current_profile()
     try:
         remote = objectstore.location(out)
@@ -100,6 +119,9 @@ def export(
     try:
         if remote is not None:
             check_publishable(fmt)
+        if fmt == "preference-pairs":
+            _export_pairs(profile, local, shown, ratings, sites, shard_size, head_pairs, margin)
+            return _publish(local, remote, out)
         request = request_for(
             profile,
             fmt,
@@ -124,12 +146,43 @@ def export(
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     _report(result, local)  # raises when there is no head, so nothing is published
+    _publish(local, remote, out)
+
+
+def _publish(local: Path, remote, out: str) -> None:
+    from assets.captions.publish import publish
+
     if remote is None:
         return
     try:
         console.print(escape(publish(local, remote).message), soft_wrap=True)
     except OSError as e:
         raise click.ClickException(f"publishing to {out} failed: {e}") from None
+
+
+def _export_pairs(profile, local, shown, ratings, sites, shard_size, head_pairs, margin) -> None:
+    """`--format preference-pairs`: human pairs and head-ranked ones (preference_export.py)."""
+    from assets.captions.preference import HeadPairs
+    from assets.captions.preference_export import export_pairs, pair_request
+    from assets.captions.requests import images_of
+
+    request = pair_request(
+        profile,
+        local,
+        shown,
+        ratings=_listed(ratings, "rating"),
+        sites=_listed(sites, "site"),
+        shard_size=shard_size,
+        head_pairs=HeadPairs(head_pairs, margin),
+    )
+    result = export_pairs(profile.layout.catalog, request, images_of(profile), datetime.now(UTC))
+    console.print(escape(result.message), soft_wrap=True)
+    console.print(
+        f"{len(result.manifest['shards'])} shards: {len(result.written)} written, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed; "
+        f"manifest {local / 'manifest.json'}",
+        soft_wrap=True,
+    )
 
 
 def _report(result, out: Path) -> None:
