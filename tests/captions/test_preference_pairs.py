@@ -216,3 +216,29 @@ def test_human_pairs_refuse_an_unknown_outcome_and_count_it():
 def test_shared_caption_keeps_the_first_sides_order():
     assert shared_caption("a, b, c, d", "d, x, b") == "b, d"
     assert shared_caption("", "a") == ""
+
+
+def test_judgment_times_read_as_utc():
+    times = ["2026-02-02T10:00:00.123+00:00", "2026-02-02T12:00:00+02:00", "2026-02-02T10:00:00"]
+    frame = pl.DataFrame(
+        [
+            {
+                "left_key": "a",
+                "right_key": str(i),
+                "outcome": "tie",
+                "labeler": "x",
+                "created_at": t,
+            }
+            for i, t in enumerate([*times, "yesterday"])
+        ],
+        schema={**PAIRS},
+        strict=False,
+    )
+    chosen, _ = human_pairs(frame)
+    read = [t and t.isoformat() for t in chosen.sort("image_1_uid")["created_at"].to_list()]
+    assert read == [
+        "2026-02-02T10:00:00.123000+00:00",
+        "2026-02-02T10:00:00+00:00",
+        "2026-02-02T10:00:00+00:00",
+        None,  # unreadable: null, not a failed export
+    ]
