@@ -244,9 +244,14 @@ def export_pairs(catalog: Path, request: PairRequest, images: Images, now: datet
         keys = sorted(set(chosen["image_0_uid"]) | set(chosen["image_1_uid"]))
         posts = con.execute(statement("preference/posts"), {"keys": keys}).pl()
     if chosen.height == 0:
+        heads = (
+            f"no head-ranked pair has a score gap above {request.head_pairs.margin}"
+            if request.head_pairs.count
+            else "no head-ranked pairs were asked for (--head-pairs)"
+        )
         raise ValueError(
             f"no pairs to export: {request.pairs_file} holds none (label pairs in the app's "
-            "compare mode) and no head-ranked pairs were asked for (--head-pairs)"
+            f"compare mode) and {heads}"
         )
     status = _post_status(posts, request.where, images)
     posts = posts.join(post_captions(posts, request.rules), on="post_key", how="left")

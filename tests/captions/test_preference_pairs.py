@@ -173,6 +173,21 @@ def test_head_pairs_are_marked_and_above_the_margin(home, tmp_path: Path):
 def test_filter_and_nothing_to_export(home, tmp_path: Path):
     nothing = _run(home, "export", "--format", "preference-pairs", "--out", str(tmp_path / "a"))
     assert nothing.exit_code != 0 and "no pairs to export" in nothing.output
+    too_far = _run(
+        home,
+        "export",
+        "--format",
+        "preference-pairs",
+        "--head-pairs",
+        "2",
+        "--margin",
+        "0.9",
+        "--out",
+        str(tmp_path / "a"),
+    )
+    assert too_far.exit_code != 0 and "no head-ranked pair has a score gap above 0.9" in " ".join(
+        too_far.output.split()
+    )
     _pairs_file(home)
     manifest = _export(home, tmp_path / "b", "--ratings", "g")
     assert manifest["rows"] == 3  # e621:4 (rated e) is outside
