@@ -1,6 +1,7 @@
 """The quality gate: a new head replaces the active one only when it is good enough on its
 own (cross-validated Spearman at least a minimum), not worse than ridge, the baseline that
-is always computed, by more than a margin, and not worse than the active head.
+is always computed, by more than a margin (in Spearman and, when there are held-out human
+pairs, in pair accuracy), and not worse than the active head.
 
 The new head is compared with the active one on labels that neither was trained on:
 
@@ -194,6 +195,16 @@ def compare(
     )
 
 
+def _pair_accuracies(cv_metrics: dict) -> tuple[float, float] | None:
+    """The head's and ridge's accuracy on held-out human pairs, when both are defined."""
+    try:
+        head = float(cv_metrics["head"]["pairs"]["pair_accuracy"])
+        ridge = float(cv_metrics["ridge"]["pairs"]["pair_accuracy"])
+    except (KeyError, TypeError):
+        return None
+    return None if math.isnan(head) or math.isnan(ridge) else (head, ridge)
+
+
 def decide(
     cv_metrics: dict,
     min_spearman: float,
@@ -213,6 +224,13 @@ def decide(
     else:
         reason = f"{numbers}: at least {min_spearman:.3f}, and within {ridge_margin:.3f} of ridge"
         passed = True
+    pairs = _pair_accuracies(cv_metrics)
+    if passed and pairs is not None and pairs[0] < pairs[1] - ridge_margin:
+        passed = False
+        reason = (
+            f"{numbers} passes, but its held-out pair accuracy {pairs[0]:.3f} is below "
+            f"ridge's {pairs[1]:.3f} by more than the margin {ridge_margin:.3f}"
+        )
     if versus is not None:
         if versus.compared:
             figures = (
