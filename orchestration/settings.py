@@ -216,6 +216,12 @@ class HeadSettings(_Strict):
     max_epochs: int = Field(default=200, ge=1)
     patience: int = Field(default=10, ge=1)  # epochs without a better validation MSE
     pairwise_weight: float = Field(default=0.0, ge=0)  # Bradley-Terry term; 0: MSE only
+    # What the head learns from: the ratings (MSE), human pairs (manual_labels' pairs.parquet,
+    # a Bradley-Terry loss with Davidson's ties) or both; "ratings" until the labels bench
+    # shows pairs pay. Held-out pair accuracy is reported whichever, when pairs exist.
+    train_on: Literal["ratings", "pairs", "both"] = "ratings"
+    pair_temperature: float = Field(default=0.1, gt=0)  # a score gap of this = odds e:1
+    pair_weight: float = Field(default=0.1, gt=0)  # the pairs' loss beside the MSE in "both"
     folds: int = Field(default=5, ge=2)
     seed: int = 0
     min_labels: int = Field(default=50, ge=10)  # fewer: no head is trained

@@ -3,7 +3,7 @@ cross-validation beside its baselines, and made active only when it passes the g
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -12,13 +12,15 @@ import polars as pl
 from assets.embeddings.assets import embeddings, store_for
 from assets.head.artifact import BackboneMismatch, Head, build_card, require_backbone
 from assets.head.gate import Comparison, compare, decide, gate_rows
-from assets.head.inputs import join_labels
+from assets.head.inputs import join_labels, join_pairs
 from assets.head.models import MLPConfig
+from assets.head.pairfit import PairConfig
 from assets.head.paths import last_training_path, registry
 from assets.head.registry import Registry
-from assets.head.train import TrainSettings, cross_validate, fit_final
+from assets.head.train import TrainingData, TrainSettings, cross_validate, fit_final
 from assets.labels.assets import manual_labels
-from assets.labels.paths import labels_path
+from assets.labels.paths import labels_path, pairs_path
+from assets.labels.resolve import LABELS
 from assets.pool.paths import pool_path
 from orchestration.atomic import write_bytes
 from orchestration.backbone import Identity
@@ -40,7 +42,10 @@ def train_settings(settings: HeadSettings) -> TrainSettings:
         patience=settings.patience,
         pairwise_weight=settings.pairwise_weight,
     )
-    return TrainSettings(settings.head_type, mlp, settings.folds, settings.seed)
+    pair = PairConfig(temperature=settings.pair_temperature, weight=settings.pair_weight)
+    return TrainSettings(
+        settings.head_type, mlp, settings.folds, settings.seed, settings.train_on, pair
+    )
 
 
 def imported_laion(heads: Registry, identity: Identity) -> Head | None:
@@ -81,10 +86,59 @@ def gate_metadata(record: dict) -> dict:
 
 
 def metrics_table(cv_metrics: dict) -> list[dict]:
-    return [
-        {"model": name, **{c: m["overall"][c] for c in METRIC_COLUMNS}, "n": m["overall"]["n"]}
-        for name, m in cv_metrics.items()
-    ]
+    """Every model's figures on the ratings, and on the held-out human pairs when there are
+    any (`pair_accuracy`: non-tie pairs whose winner scores higher)."""
+    rows = []
+    for name, m in cv_metrics.items():
+        row = {
+            "model": name,
+            **{c: m["overall"][c] for c in METRIC_COLUMNS},
+            "n": m["overall"]["n"],
+        }
+        if "pairs" in m:
+            row["pair_accuracy"] = m["pairs"]["pair_accuracy"]
+            row["pairs"] = m["pairs"]["pairs"]
+        rows.append(row)
+    return rows
+
+
+def read_pairs(layout, data: TrainingData, store) -> tuple[TrainingData, dict]:
+    """`data` with manual_labels' pairs joined (none when the file is absent), and their
+    counts for the metadata."""
+    path = pairs_path(layout)
+    if not path.is_file():
+        return data, {}
+    frame = pl.read_parquet(path)
+    pool = pl.read_parquet(pool_path(layout), columns=["post_key", "site", "image_key"])
+    joined = join_pairs(frame, data, pool, store.lookup)
+    pairs = joined.pairs
+    counts = {
+        "pairs": joined.rows,
+        "pairs_used": len(pairs),
+        "pairs_without_embedding": joined.without_embedding,
+        "pair_ties": pairs.summary()["ties"],
+        "pair_only_posts": len(pairs.post_keys),
+    }
+    return replace(data, pairs=pairs), counts
+
+
+def pairs_metadata(report: dict | None) -> dict:
+    if not report:
+        return {}
+    accuracy = report["accuracy"]
+    metadata = {
+        "pairs_held_out": report["held_out"],
+        "pairs_across_folds": report["across_folds"],
+        "pair_ties_left_out": accuracy["head"]["ties_left_out"],
+        "pair_labelers": len(report["labelers"]),
+        "pair_accuracy": markdown_table(
+            [{"model": name, **figures} for name, figures in accuracy.items()]
+        ),
+        "pair_folds": markdown_table(report["folds"]),
+    }
+    for name in ("head", "ridge"):
+        metadata[f"{name}_pair_accuracy"] = float(accuracy[name]["pair_accuracy"])
+    return metadata
 
 
 def breakdown_table(cv_metrics: dict, by: str) -> list[dict]:
@@ -119,17 +173,30 @@ def aesthetic_head(
     profile = scoretag.load()
     layout, settings = profile.layout, profile.settings.head
     labels_file = labels_path(layout)
-    if not labels_file.is_file():
+    if labels_file.is_file():
+        labels = pl.read_parquet(labels_file)
+    elif settings.train_on == "pairs" and pairs_path(layout).is_file():
+        labels = pl.DataFrame(schema=LABELS)
+    else:
         raise dg.Failure(f"no manual_labels at {labels_file}: materialize manual_labels first")
-    labels = pl.read_parquet(labels_file)
     store = store_for(layout, backbone)
     keys, vectors = store.lookup(labels["image_key"])
     pool = pl.read_parquet(pool_path(layout), columns=["post_key", "rating"])
     joined = join_labels(labels, pool, keys, vectors)
-    data = joined.data
-    if len(data) < settings.min_labels:
+    data, pair_counts = read_pairs(layout, joined.data, store)
+    judgments = {
+        "ratings": len(data),
+        "pairs": pair_counts.get("pairs_used", 0),
+        "both": len(data) + pair_counts.get("pairs_used", 0),
+    }[settings.train_on]
+    if judgments < settings.min_labels:
+        what = (
+            "labelled posts"
+            if settings.train_on == "ratings"
+            else f"judgments ({settings.train_on})"
+        )
         raise dg.Failure(
-            f"{len(data)} labelled posts have embeddings; a head needs at least "
+            f"{judgments} {what} have embeddings; a head needs at least "
             f"{settings.min_labels} ([head] min_labels)"
         )
     heads = registry(layout)
@@ -140,6 +207,7 @@ def aesthetic_head(
     net = fit_final(data, config, cv)
     seconds = time.perf_counter() - started
     cv_metrics = cv.metrics(data)
+    pairs_report = cv.pairs_report(data)
     curves = {name: cv.calibration(data, name) for name in cv.predictions if name != "constant"}
     card = build_card(
         net,
@@ -160,6 +228,7 @@ def aesthetic_head(
             "best_epochs": cv.best_epochs,
         },
         trained_untrained_backbone=not backbone.settings.trained,
+        **({"pairs": pairs_report} if pairs_report else {}),
     )
     active, same_backbone = active_head(heads, store.identity)
     head = heads.save(net, card)
@@ -202,6 +271,9 @@ def aesthetic_head(
         "labels": joined.labels,
         "labels_used": len(data),
         "labels_without_embedding": joined.without_embedding.height,
+        "train_on": settings.train_on,
+        **pair_counts,
+        **pairs_metadata(pairs_report),
         "cv_folds": settings.folds,
         "cv_spearman": cv_metrics["head"]["overall"]["spearman"],
         "ridge_spearman": cv_metrics["ridge"]["overall"]["spearman"],
