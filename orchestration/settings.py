@@ -145,6 +145,9 @@ class LabelSettings(_Strict):
     preview_long_side: int = Field(default=1024, ge=0)
     preview_format: Literal["webp", "jpeg"] = "webp"
     preview_cache_mb: int = Field(default=2048, ge=1)
+    # Compare mode: the share of pairs drawn uniformly from the pool (the rest are close
+    # pairs, see assets/labels/pairing.py); hidden repeats come at repeat_share.
+    random_pair_share: float = Field(default=0.2, ge=0, le=1)
 
 
 class EmbedSettings(_Strict):

@@ -177,6 +177,7 @@ class Labeling:
         self.cache = EventCache(self.store)
         self.pair_cache = PairEventCache(self.store)
         self._pair_pool: tuple[object, pairing.PairPool] | None = None
+        self._pair_inputs = (config.pair_scores, config.pair_vectors)
         self.issued: dict[tuple[str, str, str], str] = {}  # (labeler, left, right) -> source
         self.rng = random.Random(config.rng_seed)
         self.sources = ImageSources(config.image_root, config.image_sources)
@@ -262,12 +263,14 @@ class Labeling:
                     "stratum": [row["stratum"] for row in pool.rows.values()],
                 }
             )
-            config = self.config
-            self._pair_pool = (
-                pool,
-                pairing.pair_pool(frame, config.pair_scores, config.pair_vectors),
-            )
+            self._pair_pool = (pool, pairing.pair_pool(frame, *self._pair_inputs))
         return self._pair_pool[1]
+
+    def attach(self, scores: pl.DataFrame | None, vectors: tuple | None) -> None:
+        """Predicted scores and image vectors found after the app started (see
+        pair_inputs.py): the next pair is drawn with them."""
+        self._pair_inputs = (scores, vectors)
+        self._pair_pool = None
 
     def pick_pair(self, labeler: str, exclude: set[frozenset[str]]) -> dict:
         rows = self.pool.current().rows

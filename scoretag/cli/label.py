@@ -1,8 +1,10 @@
-"""`scoretag label serve|import|export`: the labeling app, and labels in and out as CSV."""
+"""`scoretag label serve|import|export`: the labeling app, and labels in and out as CSV
+(pair judgments out as CSV or parquet)."""
 
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +37,7 @@ def label() -> None:
     help="Required on every request; needed off loopback. [env SCORETAG_LABEL_TOKEN]",
 )
 def serve(host: str | None, port: int | None, token: str | None) -> None:
-    """Serve the labeling app (one image at a time, keys 1-5).
+    """Serve the labeling app (one image at a time, keys 1-5; /compare: pairs).
 
     Stop it with Ctrl-C.
     """
@@ -69,6 +71,8 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
         preview_format=settings.preview_format,
         preview_cache_bytes=settings.preview_cache_mb << 20,
         max_pixels=profile.settings.embed.max_pixels,
+        random_pair_share=settings.random_pair_share,
+        near_duplicate_cosine=profile.settings.head.near_duplicate_cosine,
     )
     app = create_app(config)
     posts = len(app.state.labeling.pool.current().rows)
@@ -84,7 +88,21 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
             f"{previews_dir(profile.layout)}"
         )
     console.print(f"Open http://{address}:{port}/{login}", soft_wrap=True)
+    pooled = pl.read_parquet(pool, columns=["post_key", "image_key"])
+    threading.Thread(
+        target=attach_pair_inputs, args=(app, profile, pooled), daemon=True, name="pair-inputs"
+    ).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def attach_pair_inputs(app, profile, pooled: pl.DataFrame) -> None:
+    """Image vectors and the active head's scores for compare mode, found while the app
+    already serves (reading them needs torch: seconds the labelers need not wait)."""
+    from assets.labels import pair_inputs
+
+    inputs = pair_inputs.load(profile.layout, profile.settings, pooled)
+    app.state.labeling.attach(inputs.scores, inputs.vectors)
+    console.print(f"Compare mode (/compare): {inputs.note}")
 
 
 @label.command(name="import")
@@ -109,22 +127,65 @@ def import_labels(file: Path) -> None:
     report_outside_pool(new, pool_path(layout))
 
 
+PAIR_COLUMNS = (
+    "left_key",
+    "right_key",
+    "choice",
+    "winner_key",
+    "labeler",
+    "created_at",
+    "repeat",
+    "source",
+)
+
+
 @label.command(name="export")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def export_labels(file: Path) -> None:
-    """Write every label to a CSV (undone labels and skips left out)."""
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every pair judgment here (.csv or .parquet): left_key, right_key (as "
+    "shown), choice (left/right/tie), winner_key (empty for a tie), labeler, created_at, "
+    "repeat (a hidden repeat), source (how the pair was drawn).",
+)
+def export_labels(file: Path | None, pairs_file: Path | None) -> None:
+    """Write every label to a CSV FILE, and with --pairs every pair judgment (undone ones
+    and skips left out)."""
     from assets.labels.stats import labels
 
+    if file is None and pairs_file is None:
+        raise click.UsageError("give FILE, --pairs FILE, or both")
     store_path = current_profile().layout.label_store
     if not store_path.is_file():
         raise click.ClickException(f"no label store at {store_path}: nothing labeled yet")
     with LabelStore(store_path, read_only=True) as store:
         given = labels(store.events()).select(COLUMNS)
-    with atomic_path(file) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        writer.writerows(given.iter_rows())
-    console.print(f"Exported {given.height} labels to {file}")
+        pairs = pair_judgments(store.pair_events())
+    if file is not None:
+        with atomic_path(file) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(COLUMNS)
+            writer.writerows(given.iter_rows())
+        console.print(f"Exported {given.height} labels to {file}")
+    if pairs_file is not None:
+        with atomic_path(pairs_file) as tmp:
+            if pairs_file.suffix.lower() == ".parquet":
+                pairs.write_parquet(tmp)
+            else:
+                pairs.write_csv(tmp)
+        console.print(f"Exported {pairs.height} pair judgments to {pairs_file}")
+
+
+def pair_judgments(events: pl.DataFrame) -> pl.DataFrame:
+    """Every standing pair choice (repeats included), with its labeler, in order."""
+    from assets.labels.pair_stats import choices
+
+    made = choices(events).with_columns(
+        winner_key=pl.when(pl.col("choice") == "tie").then(None).otherwise(pl.col("winner"))
+    )
+    return made.select(PAIR_COLUMNS)
 
 
 def read_labels(path: Path) -> tuple[list[Row], list[str]]:

@@ -130,3 +130,90 @@ def test_the_page_shows_previews_and_the_full_image_is_one_click_away(browser, t
     skipped = events.filter(kind="skip")["post_key"].to_list()
     assert [names[k] for k in skipped] == ["truncated"]
     context.close()
+
+
+def shown_pair(page) -> tuple[str, str]:
+    keys = page.eval_on_selector("#pair", "p => [p.dataset.leftKey, p.dataset.rightKey]")
+    return keys[0], keys[1]
+
+
+def wait_for_another_pair(page, previous: tuple[str, str]) -> tuple[str, str]:
+    page.wait_for_function(
+        "(previous) => { const d = document.getElementById('pair').dataset;"
+        " return d.leftKey && (d.leftKey !== previous[0] || d.rightKey !== previous[1]); }",
+        arg=list(previous),
+    )
+    return shown_pair(page)
+
+
+COMPARE_KEYS = ["ArrowLeft", "1", "ArrowRight", "2", "t", "3", "s", "ArrowLeft"]
+CHOSEN = ["left", "left", "right", "right", "tie", "tie", None, "left"]
+
+
+def test_compare_pairs_with_the_keyboard_undo_one_and_reload(browser, tmp_path, demo_images, serve):
+    server = serve(make_home(tmp_path, demo_images, size=POOL))
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    images: list[str] = []
+    page.on("request", lambda r: images.append(r.url) if "/previews/" in r.url else None)
+    page.goto(server.url)
+    page.fill("#name-input", "carol")
+    page.press("#name-input", "Enter")
+    page.click("text=compare")  # the rating page links to compare mode, with the same name
+    page.wait_for_url("**/compare")
+    assert page.text_content("#who") == "carol"
+
+    pairs = [wait_for_another_pair(page, ("", ""))]
+    page.wait_for_function("document.getElementById('left-image').naturalWidth > 0")
+    for _ in range(50):  # the pair shown and the AHEAD=3 behind it, both sides each
+        if len(set(images)) >= 6:
+            break
+        page.wait_for_timeout(100)
+    assert len(set(images)) >= 6, "the next pairs' images are fetched before they are needed"
+    left, right = pairs[0]
+    assert page.get_attribute("#left-full", "href") == f"/images/{left}"
+    assert page.get_attribute("#right-full", "href") == f"/images/{right}"
+    for i, key in enumerate(COMPARE_KEYS):
+        page.keyboard.press(key)
+        if i < len(COMPARE_KEYS) - 1:
+            pairs.append(wait_for_another_pair(page, pairs[-1]))
+    page.keyboard.press("u")
+    last = pairs[-1]
+    page.wait_for_function(
+        "(k) => { const d = document.getElementById('pair').dataset;"
+        " return d.leftKey === k[0] && d.rightKey === k[1]; }",
+        arg=list(last),
+    )
+    # The last choice is saved (and then undone) before the store is read.
+    page.wait_for_function("document.getElementById('saving').textContent === ''")
+    page.wait_for_function(
+        "document.getElementById('progress-text').textContent.startsWith('6 choices')"
+    )
+
+    page.reload()
+    page.wait_for_function(
+        "document.getElementById('progress-text').textContent.startsWith('6 choices')"
+    )
+    for side in ("left", "right"):
+        page.wait_for_function(f"document.getElementById('{side}-image').naturalWidth > 0")
+        box = page.locator(f"#{side}-image").bounding_box()
+        assert box["height"] > 400 and box["width"] > 400, "each side gets half the stage"
+    page.keyboard.press("?")
+    assert page.is_visible("#help") and "tie" in page.text_content("#help")
+    page.keyboard.press("Escape")
+    page.screenshot(path=str(ARTIFACTS / "labeling-compare.png"))
+    with page.context.expect_page() as opened:
+        page.keyboard.press("f")
+    assert "/images/" in opened.value.url
+    opened.value.close()
+
+    from assets.labels.store import LabelStore
+
+    with LabelStore(server.home / "labels.sqlite", read_only=True) as store:
+        events = store.pair_events()
+    assert events["kind"].to_list() == ["choice"] * 6 + ["skip", "choice", "undo"]
+    judged = events.filter(pl.col("kind") != "undo")
+    assert list(judged.select("left_key", "right_key").iter_rows()) == pairs
+    assert judged["choice"].to_list() == CHOSEN
+    assert set(events["labeler"]) == {"carol"}
+    assert events["undoes"][-1] == judged["id"][-1]
+    assert store_events(server.home).is_empty(), "compare mode writes no ratings"

@@ -168,3 +168,23 @@ def test_every_acknowledged_choice_survives_sigkill(home, serve):
     assert set(acked) <= set(stored.select("left_key", "right_key", "choice").iter_rows())
     progress = httpx.get(f"{restarted.url}/api/pairs/progress", params={"labeler": "durable"})
     assert progress.json()["choices"] == stored.height >= len(acked)
+
+
+def test_vectors_and_scores_found_later_make_close_pairs(home):
+    import numpy as np
+
+    from assets.labels.pair_inputs import pool_vectors
+
+    pool = pl.read_parquet(home / "data" / "rating_pool" / "pool.parquet")
+    images = pool["image_key"].unique().sort()
+    rows = np.random.default_rng(0).normal(size=(images.len(), 8)) * 3
+    keys, unit = pool_vectors(pool, images, rows)
+    assert keys == pool["post_key"].to_list(), "posts sharing an image share its vector"
+    assert np.allclose(np.linalg.norm(unit, axis=1), 1.0)
+    scores = pl.DataFrame({"post_key": keys, "score": np.linspace(0, 1, len(keys))})
+    with client_for(home, rng_seed=2, random_pair_share=0, repeat_share=0) as api:
+        api.app.state.labeling.attach(scores, (keys, unit))
+        for _ in range(20):
+            pair = api.get("/api/pairs/next", params={"labeler": "cy"}).json()
+            assert choose(api, pair, "left", "cy").status_code == 200
+    assert set(pair_events(home)["source"]) == {"close"}
