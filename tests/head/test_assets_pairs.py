@@ -12,7 +12,7 @@ from assets.embeddings.store import EmbeddingStore
 from assets.head.paths import registry
 from assets.head.planted import planted
 from assets.labels.pairs import PAIRS
-from assets.labels.paths import pairs_path
+from assets.labels.paths import labels_path, pairs_path
 from assets.pool.paths import pool_path
 from tests.head.test_assets import _home, _materialize, _tiny
 
@@ -113,3 +113,17 @@ def test_no_pairs_file_means_no_pairs(tmp_path, world):
     assert meta["train_on"] == "ratings" and "pairs" not in meta
     card = registry(layout).load(meta["version"]).card
     assert "pairs" not in card and "pairs" not in card["metrics"]["cv"]["head"]
+
+
+def test_pairs_alone_without_ratings_train_a_head(tmp_path, world):
+    layout = _home_with_pairs(tmp_path, world, _pairs(world.quality, 2500))
+    labels_path(layout).unlink()
+    config = tmp_path / "pairs.toml"
+    config.write_text("[head]\nhead_type = 'ridge'\ntrain_on = 'pairs'\n")
+    result = _materialize(layout, config)
+    (mat,) = result.asset_materializations_for_node("aesthetic_head")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["labels_used"] == 0 and meta["pair_only_posts"] > 850
+    assert meta["head_pair_accuracy"] > 0.75
+    # The gate is on the ratings' Spearman, undefined without ratings: the head is kept out.
+    assert not meta["gate_passed"]

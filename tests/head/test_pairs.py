@@ -187,3 +187,18 @@ def test_both_mode_trains_and_pairs_mode_needs_pairs(world):
     plain = TrainingData(data.X, data.labels, data.sites, data.ratings, data.post_keys)
     with pytest.raises(ValueError, match="needs pairs"):
         cross_validate(plain, TrainSettings("ridge", train_on="pairs"))
+
+
+def test_the_gate_refuses_a_head_below_ridge_on_held_out_pairs():
+    from assets.head.gate import decide
+
+    def cv(head: float, ridge: float) -> dict:
+        return {
+            "head": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": head}},
+            "ridge": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": ridge}},
+        }
+
+    refused = decide(cv(0.70, 0.75), min_spearman=0.3, ridge_margin=0.02)
+    assert not refused.passed and "pair accuracy 0.700 is below ridge's 0.750" in refused.reason
+    assert decide(cv(0.74, 0.75), min_spearman=0.3, ridge_margin=0.02).passed
+    assert decide(cv(float("nan"), 0.75), min_spearman=0.3, ridge_margin=0.02).passed
