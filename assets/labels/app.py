@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,6 +180,7 @@ class Labeling:
         self._pair_pool: tuple[object, pairing.PairPool] | None = None
         self._pair_inputs = (config.pair_scores, config.pair_vectors)
         self.issued: dict[tuple[str, str, str], str] = {}  # (labeler, left, right) -> source
+        self._issued_lock = threading.Lock()
         self.rng = random.Random(config.rng_seed)
         self.sources = ImageSources(config.image_root, config.image_sources)
         self.previews = (
@@ -286,9 +288,10 @@ class Labeling:
         )
         if chosen is None:
             return {"done": True}
-        if len(self.issued) >= ISSUED:
-            self.issued.pop(next(iter(self.issued)))
-        self.issued[(labeler, chosen.left_key, chosen.right_key)] = chosen.source
+        with self._issued_lock:
+            if len(self.issued) >= ISSUED:
+                self.issued.pop(next(iter(self.issued)))
+            self.issued[(labeler, chosen.left_key, chosen.right_key)] = chosen.source
         return {
             "left": self.item(rows[chosen.left_key]),
             "right": self.item(rows[chosen.right_key]),
@@ -313,7 +316,8 @@ class Labeling:
         if choice is None:
             raise ApiError(422, 'choice is missing: give "left", "right", "tie" or "skip"')
         request_id = request_id_of(body)
-        source = self.issued.pop((labeler, left, right), "app")
+        with self._issued_lock:
+            source = self.issued.pop((labeler, left, right), "app")
         client = client_of(request, body.get("client"))
         try:
             event = await run_in_threadpool(

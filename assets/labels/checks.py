@@ -3,8 +3,8 @@
 import dagster as dg
 import polars as pl
 
-from assets.labels import stats
-from assets.labels.assets import manual_labels, read_events
+from assets.labels import pair_stats, stats
+from assets.labels.assets import manual_labels, read_events, read_pair_events
 from assets.labels.paths import labels_path
 from assets.pool.paths import pool_path
 from orchestration import quality
@@ -12,6 +12,7 @@ from orchestration.plots import markdown_table
 from orchestration.resources import ScoretagResource
 
 MIN_REPEATS = 5  # a labeler's self-consistency is judged on at least this many repeats
+MIN_DECISIVE = 30  # a labeler's position bias is judged on at least this many choices
 
 
 @dg.asset_check(asset=manual_labels, blocking=True)
@@ -94,4 +95,22 @@ def manual_labels_self_consistency(scoretag: ScoretagResource) -> dg.AssetCheckR
             f"repeat their own label less than {minimum:.0%} of the time"
         ),
         metadata={"labelers": markdown_table(table.to_dicts()), "below": low.height},
+    )
+
+
+@dg.asset_check(asset=manual_labels)
+def manual_labels_position_bias(scoretag: ScoretagResource) -> dg.AssetCheckResult:
+    """No labeler with enough non-tie pair choices favours one side: the 95% interval of
+    their share of left choices holds one half."""
+    table = pair_stats.position_bias(read_pair_events(scoretag.layout))
+    judged = table.filter(pl.col("labeler") != "all", pl.col("decisive") >= MIN_DECISIVE)
+    biased = judged.filter("biased")
+    return dg.AssetCheckResult(
+        passed=biased.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{biased.height} of {judged.height} labelers (with {MIN_DECISIVE}+ non-tie "
+            "choices) favour one side of the pair"
+        ),
+        metadata={"labelers": markdown_table(table.to_dicts()), "biased": biased.height},
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -212,8 +212,3 @@ def _distance(pool: PairPool, anchor: str):
 def _ordered(a: str, b: str, source: str, rng: random.Random) -> Pair:
     """Which side each post shows on is a coin toss, so position carries no signal."""
     return Pair(a, b, source) if rng.random() < 0.5 else Pair(b, a, source)
-
-
-def source_counts(pairs: Sequence[Pair]) -> Mapping[str, int]:
-    counts = Counter(p.source for p in pairs)
-    return {s: counts.get(s, 0) for s in SOURCES}

@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.labels.checks import manual_labels_position_bias
 from assets.labels.pairs import PAIRS, resolve_pairs
 from assets.labels.paths import pairs_path
 from assets.labels.store import LabelStore
 from assets.pool.paths import pool_path
-from tests.labels.test_assets import _materialize, pooled  # noqa: F401 (a fixture)
+from tests.labels.test_assets import CHECKS, _resources, pooled  # noqa: F401 (a fixture)
 from tests.labels.test_cli_label import run
+
+
+def _materialize(layout):
+    import dagster as dg
+
+    from assets.labels.assets import manual_labels
+
+    checks = [*CHECKS, manual_labels_position_bias]
+    return dg.materialize(
+        [manual_labels, *checks], resources=_resources(layout), selection=[manual_labels.key]
+    )
 
 
 def judge(store: LabelStore) -> None:
@@ -49,6 +61,11 @@ def test_manual_labels_writes_the_pairs_with_metadata(pooled):  # noqa: F811
     result = _materialize(pooled)
     (mat,) = result.asset_materializations_for_node("manual_labels")
     meta = {k: v.value for k, v in mat.metadata.items()}
+    (check,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name.endswith("position_bias")
+    ]
+    assert not check.passed, "ann chose left 30 times of 40: a position bias"
+    assert check.metadata["biased"].value == 1
     assert meta["pairs"] == 41 and meta["pair_events"] == 41 and meta["pairs_not_in_pool"] == 0
     assert meta["left_share"] == 30 / 40
     assert "ann" in meta["position_bias"] and "bob" in meta["pair_agreement"]
@@ -58,7 +75,8 @@ def test_manual_labels_writes_the_pairs_with_metadata(pooled):  # noqa: F811
 
 
 def test_without_pairs_the_table_is_empty_with_its_columns(pooled):  # noqa: F811
-    _materialize(pooled)
+    result = _materialize(pooled)
+    assert all(e.passed for e in result.get_asset_check_evaluations() if "bias" in e.check_name)
     pairs = pl.read_parquet(pairs_path(pooled))
     assert pairs.is_empty() and dict(pairs.schema) == PAIRS
 

@@ -16,7 +16,6 @@ from assets.labels.pairing import (
     neighbour_strata,
     next_pair,
     pair_pool,
-    source_counts,
 )
 
 NOTHING = PairHistory(frozenset(), ())
@@ -50,7 +49,7 @@ def test_pairs_come_from_a_stratum_or_its_neighbours_with_a_random_share():
     frame = pool()
     stratum = dict(frame.iter_rows())
     drawn = draw(pair_pool(frame), n=2000, random_share=0.2, repeat_share=0)
-    counts = source_counts(drawn)
+    counts = Counter(p.source for p in drawn)
     assert counts["repeat"] == counts["close"] == 0
     assert 0.16 <= counts["random"] / 2000 <= 0.24, counts
     assert counts["neighbour"] > 0.15 * 2000 and counts["stratum"] > 0.4 * 2000, counts
