@@ -167,8 +167,9 @@ def breakdown_table(cv_metrics: dict, by: str) -> list[dict]:
 def aesthetic_head(
     context: dg.AssetExecutionContext, scoretag: ScoretagResource, backbone: BackboneResource
 ) -> dg.MaterializeResult:
-    """A quality head on the active backbone's embeddings (label 1 -> 0, 5 -> 1), with
-    K-fold metrics beside the constant predictor, ridge and an imported LAION head; it
+    """A quality head on the active backbone's embeddings (label 1 -> 0, 5 -> 1), trained on
+    ratings, human pairs or both ([head] train_on), with K-fold metrics (and accuracy on
+    held-out pairs) beside the constant predictor, ridge and an imported LAION head; it
     becomes active only if it passes the quality gate (see the blocking check)."""
     profile = scoretag.load()
     layout, settings = profile.layout, profile.settings.head

@@ -14,7 +14,8 @@ from orchestration.resources import ScoretagResource
 @dg.asset_check(asset=aesthetic_head, blocking=True)
 def aesthetic_head_quality_gate(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     """The head just trained has CV Spearman of at least [head] min_spearman, is not worse
-    than ridge by more than [head] ridge_margin, and is at least as good as the active head
+    than ridge by more than [head] ridge_margin (in Spearman, and in accuracy on held-out
+    human pairs when there are any), and is at least as good as the active head
     on labels neither was trained on (less [head] active_margin); otherwise the previous head
     stays active."""
     layout = scoretag.load().layout
