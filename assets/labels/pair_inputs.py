@@ -9,7 +9,7 @@ read from the catalog, so the app never waits on (or holds) the catalog's lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
@@ -34,7 +34,9 @@ def pool_vectors(pool: pl.DataFrame, found: pl.Series, vectors: np.ndarray) -> t
         if image_key in index:
             keys.append(post_key)
             rows.append(index[image_key])
-    matrix = np.asarray(vectors[rows], dtype=np.float32).reshape(len(rows), -1)
+    if not rows:
+        return [], np.zeros((0, vectors.shape[-1]), dtype=np.float32)
+    matrix = np.asarray(vectors[rows], dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return keys, matrix / np.where(norms > 0, norms, 1.0)
 
@@ -51,11 +53,16 @@ def load(layout: Layout, settings: Settings, pool: pl.DataFrame) -> PairInputs:
         return PairInputs(None, None, f"no image vectors ({e}): pairs from strata only")
     if not keys:
         return PairInputs(None, None, "no image vectors yet: pairs from strata only")
+    from assets.head.artifact import BackboneMismatch, require_backbone
     from assets.head.paths import registry  # torch: only once there is something to score
 
     head = registry(layout).active()
+    note = f"{len(keys)} image vectors; no active head of this backbone: no scores"
     if head is None or head.input_dim != matrix.shape[1]:
-        note = f"{len(keys)} image vectors; no active head of this backbone: no scores"
+        return PairInputs((keys, matrix), None, note)
+    try:
+        require_backbone(head, asdict(store.identity))
+    except BackboneMismatch:
         return PairInputs((keys, matrix), None, note)
     scores = pl.DataFrame({"post_key": keys, "score": head.predict(matrix)})
     note = f"{len(keys)} image vectors, scores of head {head.version}"

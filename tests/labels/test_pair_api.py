@@ -188,3 +188,41 @@ def test_vectors_and_scores_found_later_make_close_pairs(home):
             pair = api.get("/api/pairs/next", params={"labeler": "cy"}).json()
             assert choose(api, pair, "left", "cy").status_code == 200
     assert set(pair_events(home)["source"]) == {"close"}
+
+
+def test_serve_finds_the_pools_vectors_in_the_embedding_store(tmp_path):
+    """Vectors of the pool's images from the store, unit length; no active head, no scores."""
+    import numpy as np
+
+    from assets.embeddings.assets import store_for
+    from assets.labels import pair_inputs
+    from orchestration.profile import load_profile
+    from orchestration.resources import BackboneResource
+
+    profile = load_profile("demo", tmp_path)
+    pool = pl.DataFrame({"post_key": ["a:1", "a:2", "a:3"], "image_key": ["x", "y", "z"]})
+    empty = pair_inputs.load(profile.layout, profile.settings, pool)
+    assert empty.vectors is None and "no image vectors" in empty.note
+    store = store_for(profile.layout, BackboneResource.from_settings(profile.settings.backbone))
+    dim = store.ensure().identity.embed_dim
+    rows = np.random.default_rng(0).normal(size=(2, dim)).astype(np.float16)
+    store.write_shard("danbooru/file-0", ["x", "y"], rows)
+    found = pair_inputs.load(profile.layout, profile.settings, pool)
+    keys, unit = found.vectors
+    assert keys == ["a:1", "a:2"] and np.allclose(np.linalg.norm(unit, axis=1), 1, atol=1e-3)
+    assert found.scores is None and "no active head" in found.note
+    from dataclasses import asdict
+
+    from assets.head.artifact import build_card
+    from assets.head.models import Ridge
+    from assets.head.paths import registry
+
+    weight = np.linspace(-1, 1, dim)
+    heads = registry(profile.layout)
+    card = build_card(Ridge(weight, 0.5, 1.0, 0.0).net(), backbone=asdict(store.identity))
+    heads.activate(heads.save(Ridge(weight, 0.5, 1.0, 0.0).net(), card).version, "test")
+    scored = pair_inputs.load(profile.layout, profile.settings, pool)
+    expected = np.clip(unit.astype(np.float64) @ weight + 0.5, 0, 1)
+    assert scored.scores["post_key"].to_list() == ["a:1", "a:2"]
+    assert np.allclose(scored.scores["score"].to_numpy(), expected, atol=1e-3)
+    assert "scores of head" in scored.note
