@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scoretag.benchmarks import captions, catalog, daily, demo, embed, head, images, ingest
+from scoretag.benchmarks import (
+    captions,
+    catalog,
+    daily,
+    demo,
+    embed,
+    head,
+    images,
+    ingest,
+    labels,
+)
 
 BENCHES: dict[str, Callable[[], dict]] = {
     "demo": demo.demo_build,
@@ -15,6 +25,7 @@ BENCHES: dict[str, Callable[[], dict]] = {
     "images": images.images_bench,
     "embed": embed.embed_bench,
     "head": head.head_bench,
+    "labels": labels.labels_bench,
     "catalog": catalog.catalog_bench,
     "captions": captions.captions_bench,
     "daily": daily.daily_bench,

@@ -138,6 +138,37 @@ def bench_head(
     _emit(head_bench(n=n, dim=dim, test=test, step=step, budget=budget, seed=seed), as_json)
 
 
+@bench.command(name="labels")
+@click.option("--n", "n", default=14_000, show_default=True, help="Planted embeddings in all.")
+@click.option("--dim", default=256, show_default=True, help="Embedding width.")
+@click.option("--test", default=4_000, show_default=True, help="Rows held out as the test set.")
+@click.option(
+    "--budgets",
+    default="250,500,1000,2000,4000",
+    show_default=True,
+    help="Judgments each head is trained on, comma-separated.",
+)
+@click.option("--seed", default=0, show_default=True, help="The first planted set's seed.")
+@click.option("--seeds", default=3, show_default=True, help="Planted sets the curves average.")
+@JSON_OPTION
+def bench_labels(
+    n: int, dim: int, test: int, budgets: str, seed: int, seeds: int, as_json: bool
+) -> None:
+    """Ratings or pairs: which reaches 95% of the best head with fewer judgments."""
+    from scoretag.benchmarks.labels import labels_bench
+
+    try:
+        steps = [int(b) for b in budgets.split(",") if b.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{budgets!r}: give whole numbers, comma-separated") from None
+    if not steps or min(steps) < 10:
+        raise click.BadParameter("give budgets of 10 judgments or more", param_hint="--budgets")
+    if seeds < 1:
+        raise click.BadParameter("give 1 or more", param_hint="--seeds")
+    result = labels_bench(n=n, dim=dim, test=test, budgets=steps, seed=seed, seeds=seeds)
+    _emit(result, as_json)
+
+
 @bench.command(name="catalog")
 @click.option("--posts", default=1_000_000, show_default=True, help="Posts, one image each.")
 @click.option("--dim", default=768, show_default=True, help="Embedding width.")
