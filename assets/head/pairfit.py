@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -215,8 +215,6 @@ def fit_mlp_pairs(
 
 def _centre(net: HeadNet, X: torch.Tensor) -> None:
     """Pairs alone do not place the scale: shift it so the judged items' mean score is 0.5."""
-    from dataclasses import replace
-
     with torch.inference_mode():
         mean = float(net(X).mean()) if len(X) else 0.0
     net.arch = replace(net.arch, shift=0.5 - mean * net.arch.scale)

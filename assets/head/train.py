@@ -224,13 +224,13 @@ def _cross_validate_with_pairs(
         result.pair_folds.append(
             {"fold": fold, "train": len(pair_train), "held_out": len(pair_test), "dropped": dropped}
         )
-        fold_pairs_ = judged.take(pair_train)
+        train_pairs = judged.take(pair_train)
         predictions["constant"][test] = scores["constant"][extra] = (
             y[train].mean() if len(train) else 0.5
         )
         if settings.train_on == "pairs" or not len(train):
             ridge = fit_linear_pairs(
-                X_items, fold_pairs_, settings.pair.temperature, settings.seed + fold
+                X_items, train_pairs, settings.pair.temperature, settings.seed + fold
             )
         else:
             ridge = fit_ridge(data.X[train], y[train])
@@ -241,7 +241,7 @@ def _cross_validate_with_pairs(
             predictions["head"][test] = predictions["ridge"][test]
             scores["head"][extra] = scores["ridge"][extra]
         else:
-            fit = _fit_fold_mlp(data, X_items, y, train, fold_pairs_, settings, fold)
+            fit = _fit_fold_mlp(data, X_items, y, train, train_pairs, settings, fold)
             result.best_epochs.append(fit.best_epoch)
             predictions["head"][test] = fit.predict(data.X[test])
             scores["head"][extra] = fit.predict(X_items[extra])

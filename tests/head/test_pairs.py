@@ -202,3 +202,28 @@ def test_the_gate_refuses_a_head_below_ridge_on_held_out_pairs():
     assert not refused.passed and "pair accuracy 0.700 is below ridge's 0.750" in refused.reason
     assert decide(cv(0.74, 0.75), min_spearman=0.3, ridge_margin=0.02).passed
     assert decide(cv(float("nan"), 0.75), min_spearman=0.3, ridge_margin=0.02).passed
+
+
+class Fixed:
+    """An imported head's stand-in: each embedding row's score looked up."""
+
+    def __init__(self, scores_by_row: dict[bytes, float]):
+        self.scores = scores_by_row
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.array([self.scores[row.tobytes()] for row in np.asarray(X, np.float32)])
+
+
+def test_an_imported_head_is_scored_on_the_same_held_out_pairs(world):
+    data = _with_pairs(world, rated=200, train_on_pairs=800)
+    # _with_pairs's items are the pool's rows in order: the rated ones, then the rest
+    X = np.concatenate([data.X, data.pairs.X]).astype(np.float32)
+    quality = {row.tobytes(): q for row, q in zip(X, world.quality[world.pool_index], strict=True)}
+    cv = cross_validate(
+        data, TrainSettings("ridge", folds=3, train_on="pairs"), laion=Fixed(quality)
+    )
+    report = cv.pairs_report(data)
+    laion = report["accuracy"]["laion"]
+    assert laion["pairs"] == report["accuracy"]["head"]["pairs"] > 0
+    assert laion["pair_accuracy"] > 0.8  # the truth, up to the judgments' noise
+    assert cv.metrics(data)["laion"]["pairs"] == laion
