@@ -316,7 +316,8 @@ def fit_head(
     on ratings (`labels` on the 1-5 scale per row of X, nan where a row is not rated), on
     `pairs` (indices into the rows of X and outcomes, pairs.WON/LOST/TIE for `first`), or on
     both. What is given decides what it learns from (`settings.train_on` is not read); an MLP
-    stops early on a validation split, as in each fold of `cross_validate`."""
+    stops early on a validation split, as in each fold of `cross_validate`. A ridge head
+    given ratings fits them (the ratings baseline) and fits pairs only when there are none."""
     _check(settings)
     X = np.asarray(X, np.float32)
     y = np.full(len(X), np.nan) if labels is None else to_target(labels)

@@ -227,3 +227,22 @@ def test_an_imported_head_is_scored_on_the_same_held_out_pairs(world):
     assert laion["pairs"] == report["accuracy"]["head"]["pairs"] > 0
     assert laion["pair_accuracy"] > 0.8  # the truth, up to the judgments' noise
     assert cv.metrics(data)["laion"]["pairs"] == laion
+
+
+def test_pairs_over_rated_items_only(world):
+    rated = world.pool_index[:800]
+    judged = simulate_pairs(world.quality[rated], np.arange(800), 2000, seed=4)
+    rng = np.random.default_rng(2)
+    data = TrainingData(
+        X=world.X[rated],
+        labels=world.labels[rated].astype(np.float64),
+        sites=rng.choice(["danbooru", "e621"], 800),
+        ratings=rng.choice(["g", "s"], 800),
+        post_keys=np.array([f"danbooru:{i}" for i in rated]),
+        pairs=Pairs.over(judged.first, judged.second, judged.outcome),
+    )
+    cv = cross_validate(data, TrainSettings("ridge", folds=4, train_on="pairs"))
+    scores = cv.metrics(data)
+    assert scores["head"]["pairs"]["pair_accuracy"] > 0.8
+    assert scores["head"]["overall"]["spearman"] > 0.6
+    assert cv.pairs_report(data)["pair_only_items"] == 0
