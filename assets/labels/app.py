@@ -63,7 +63,7 @@ from assets.labels import pair_stats, pairing, queue, stats
 from assets.labels.gate import LOOPBACK_HOSTS, TokenGate
 from assets.labels.images import ImageSources, Located
 from assets.labels.preview import Previews
-from assets.labels.sources import EventCache, PairEventCache, PoolFile
+from assets.labels.sources import EventCache, PairEventCache, Pool, PoolFile
 from assets.labels.store import LabelStore, LabelStoreError
 
 STATIC = Path(__file__).parent / "static"
@@ -177,7 +177,7 @@ class Labeling:
         self.store = LabelStore(config.store_path)
         self.cache = EventCache(self.store)
         self.pair_cache = PairEventCache(self.store)
-        self._pair_pool: tuple[object, pairing.PairPool] | None = None
+        self._pair_pool: tuple[Pool, pairing.PairPool] | None = None
         self._pair_inputs = (config.pair_scores, config.pair_vectors)
         self.issued: dict[tuple[str, str, str], str] = {}  # (labeler, left, right) -> source
         self._issued_lock = threading.Lock()
@@ -255,18 +255,19 @@ class Labeling:
     async def stats(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self._stats))
 
-    def pairs_of(self) -> pairing.PairPool:
+    def pairs_of(self, pool: Pool) -> pairing.PairPool:
         """The pool indexed for pairing, rebuilt when the pool file changes."""
-        pool = self.pool.current()
-        if self._pair_pool is None or self._pair_pool[0] is not pool:
+        cached = self._pair_pool
+        if cached is None or cached[0] is not pool:
             frame = pl.DataFrame(
                 {
                     "post_key": list(pool.rows),
                     "stratum": [row["stratum"] for row in pool.rows.values()],
                 }
             )
-            self._pair_pool = (pool, pairing.pair_pool(frame, *self._pair_inputs))
-        return self._pair_pool[1]
+            cached = (pool, pairing.pair_pool(frame, *self._pair_inputs))
+            self._pair_pool = cached
+        return cached[1]
 
     def attach(self, scores: pl.DataFrame | None, vectors: tuple | None) -> None:
         """Predicted scores and image vectors found after the app started (see
@@ -275,10 +276,10 @@ class Labeling:
         self._pair_pool = None
 
     def pick_pair(self, labeler: str, exclude: set[frozenset[str]]) -> dict:
-        rows = self.pool.current().rows
+        pool = self.pool.current()
         past = pairing.pair_history(self.pair_cache.events(), labeler)
         chosen = pairing.next_pair(
-            self.pairs_of(),
+            self.pairs_of(pool),
             past,
             self.rng,
             exclude,
@@ -293,8 +294,8 @@ class Labeling:
                 self.issued.pop(next(iter(self.issued)))
             self.issued[(labeler, chosen.left_key, chosen.right_key)] = chosen.source
         return {
-            "left": self.item(rows[chosen.left_key]),
-            "right": self.item(rows[chosen.right_key]),
+            "left": self.item(pool.rows[chosen.left_key]),
+            "right": self.item(pool.rows[chosen.right_key]),
         }
 
     async def next_pair(self, request: Request) -> Response:
