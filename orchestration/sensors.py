@@ -87,15 +87,16 @@ def late_images_sensor(
 def labels_sensor(
     context: dg.SensorEvaluationContext, scoretag: ScoretagResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """New events in the label store (labels, skips, undos) re-materialize manual_labels."""
+    """New events in the label store (labels, skips, undos, and pair choices) re-materialize
+    manual_labels."""
     store = scoretag.layout.label_store
     if not store.is_file():
         return dg.SkipReason(f"no label store yet at {store}")
     with LabelStore(store, read_only=True) as labels:
-        last = labels.last_id()
-    if str(last) == (context.cursor or "0"):
-        return dg.SkipReason(f"no new labels since event {last}")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{last}")], cursor=str(last))
+        mark = f"{labels.last_id()}/{labels.last_pair_id()}"  # rating event / pair event
+    if mark == (context.cursor or "0/0"):
+        return dg.SkipReason(f"no new labels or pair choices since events {mark}")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"labels@{mark}")], cursor=mark)
 
 
 @dg.sensor(

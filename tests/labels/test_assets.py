@@ -100,8 +100,12 @@ def test_labels_sensor_runs_when_the_store_has_new_events(pooled):
         with LabelStore(pooled.label_store) as store:
             store.add(key, "ann", 4)
         first = tick()
-        assert len(first.run_requests) == 1 and first.cursor == "1"
+        assert len(first.run_requests) == 1 and first.cursor == "1/0"
         assert isinstance(tick(first.cursor), dg.SkipReason)
         with LabelStore(pooled.label_store) as store:
             store.undo("ann")
-        assert tick(first.cursor).cursor == "2"  # an undo is news too
+        assert tick(first.cursor).cursor == "2/0"  # an undo is news too
+        other = pl.read_parquet(pool_path(pooled))["post_key"][1]
+        with LabelStore(pooled.label_store) as store:
+            store.add_pair(key, other, "ann", "left")
+        assert tick("2/0").cursor == "2/1"  # and so is a pair choice
