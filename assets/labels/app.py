@@ -68,7 +68,12 @@ from assets.labels.store import LabelStore, LabelStoreError
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/stats": "stats.html", "/compare": "compare.html"}
-ASSETS = {"app.js": "text/javascript", "compare.js": "text/javascript", "style.css": "text/css"}
+ASSETS = {
+    "common.js": "text/javascript",
+    "app.js": "text/javascript",
+    "compare.js": "text/javascript",
+    "style.css": "text/css",
+}
 ISSUED = 10_000  # pairs handed out whose source the server remembers until they are judged
 POST_URLS = {
     "danbooru": "https://danbooru.donmai.us/posts/{id}",

@@ -7,42 +7,8 @@
 "use strict";
 
 const AHEAD = 3;          // pairs kept ready behind the one shown
-const RECENT = 30;        // pairs judged in this tab, kept out of what /api/pairs/next returns
-const NAME_KEY = "scoretag.labeler";
 
-const state = {
-  labeler: localStorage.getItem(NAME_KEY) || "",
-  client: Math.random().toString(36).slice(2, 10),
-  current: null,
-  queue: [],
-  recent: [],
-  pending: 0,
-  chain: Promise.resolve(),
-  fetching: false,
-  done: false,
-};
-
-const $ = (id) => document.getElementById(id);
-
-class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
-}
-
-async function api(path, body) {
-  const init = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
-  };
-  const response = await fetch(path, {credentials: "same-origin", ...init});
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText);
-  return data;
-}
-
-function showError(text) {
-  const box = $("error");
-  box.textContent = text;
-  box.hidden = !text;
-}
+const state = newState();
 
 function pairKey(pair) {
   return `${pair.left.post_key}|${pair.right.post_key}`;
@@ -118,34 +84,6 @@ function openFull() {
   }
 }
 
-function remember(key) {
-  state.recent.push(key);
-  if (state.recent.length > RECENT) state.recent.shift();
-}
-
-// Network failures are retried (the choice stays pending); a 4xx is the choice's own fault.
-async function postUntilAnswered(path, body) {
-  for (let wait = 500; ; wait = Math.min(wait * 2, 10000)) {
-    try {
-      return await api(path, body);
-    } catch (err) {
-      if (err instanceof ApiError && err.status < 500) throw err;
-      showError(`saving failed (${err.message}); retrying…`);
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-}
-
-function enqueue(task) {
-  state.pending += 1;
-  updateSaving();
-  state.chain = state.chain.then(task).catch((err) => showError(err.message)).finally(() => {
-    state.pending -= 1;
-    updateSaving();
-    refreshProgress();
-  });
-}
-
 function choose(choice) {
   const pair = state.current;
   if (!pair) return;
@@ -177,10 +115,6 @@ function undo() {
   });
 }
 
-function updateSaving() {
-  $("saving").textContent = state.pending ? `saving ${state.pending}…` : "";
-}
-
 async function refreshProgress() {
   if (!state.labeler) return;
   try {
@@ -191,11 +125,6 @@ async function refreshProgress() {
   } catch (err) {
     $("progress-text").textContent = "progress unavailable";
   }
-}
-
-function toggleHelp(open) {
-  const help = $("help");
-  help.hidden = open === undefined ? !help.hidden : !open;
 }
 
 const KEYS = {
@@ -225,38 +154,6 @@ function onButton(event) {
   button.blur();
 }
 
-function askName() {
-  $("name-input").value = state.labeler;
-  $("name-dialog").hidden = false;
-  $("name-input").focus();
-}
-
-function start() {
-  $("who").textContent = state.labeler;
-  state.queue = []; state.current = null; state.recent = []; state.done = false;
-  refreshProgress();
-  refill();
-}
-
-function setup() {
-  document.addEventListener("keydown", onKey);
-  $("keys").addEventListener("click", onButton);
-  $("left-image").addEventListener("click", () => choose("left"));
-  $("right-image").addEventListener("click", () => choose("right"));
-  $("help-button").addEventListener("click", () => toggleHelp());
-  $("help-close").addEventListener("click", () => toggleHelp(false));
-  $("who").addEventListener("click", askName);
-  $("name-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const name = $("name-input").value.trim();
-    if (!name) return;
-    localStorage.setItem(NAME_KEY, name);
-    state.labeler = name;
-    $("name-dialog").hidden = true;
-    start();
-  });
-  setInterval(() => { if (state.done && !state.current) { state.done = false; refill(); } }, 30000);
-  if (state.labeler) start(); else askName();
-}
-
-setup();
+$("left-image").addEventListener("click", () => choose("left"));
+$("right-image").addEventListener("click", () => choose("right"));
+setupPage();
