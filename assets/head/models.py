@@ -125,6 +125,27 @@ def _validation_split(y: np.ndarray, share: float, rng: np.random.Generator) -> 
     return mask
 
 
+class EarlyStop:
+    """The best validation loss so far and the weights that had it; `after` says when
+    `patience` epochs have passed without a better one."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.loss, self.epoch, self.state = float("inf"), 0, None
+
+    def after(self, epoch: int, loss: float, net: torch.nn.Module) -> bool:
+        if loss < self.loss:
+            self.loss, self.epoch = loss, epoch
+            self.state = {k: v.clone() for k, v in net.state_dict().items()}
+            return False
+        return epoch - self.epoch >= self.patience
+
+    def restore(self, net: torch.nn.Module) -> None:
+        """The best epoch's weights back into `net` (none kept: left as they are)."""
+        if self.state is not None:
+            net.load_state_dict(self.state)
+
+
 def fit_mlp(
     X: np.ndarray,
     y: np.ndarray,
@@ -147,7 +168,7 @@ def fit_mlp(
     net = HeadNet(_architecture(X_all.shape[1], config))
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    best = (float("inf"), 0, None)
+    stop = EarlyStop(config.patience)
     history = []
     for epoch in range(1, (epochs or config.max_epochs) + 1):
         net.train()
@@ -168,10 +189,8 @@ def fit_mlp(
         with torch.inference_mode():
             val_mse = float(torch.mean((net.score(X_all[val]) - y_all[val]) ** 2))
         history.append({"epoch": epoch, "val_mse": val_mse})
-        if val_mse < best[0]:
-            best = (val_mse, epoch, {k: v.clone() for k, v in net.state_dict().items()})
-        elif epoch - best[1] >= config.patience:
+        if stop.after(epoch, val_mse, net):
             break
-    if epochs is None and best[2] is not None:
-        net.load_state_dict(best[2])
-    return MLPFit(net.eval(), best_epoch=epochs or best[1], history=history)
+    if epochs is None:
+        stop.restore(net)
+    return MLPFit(net.eval(), best_epoch=epochs or stop.epoch, history=history)

@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from assets.head.models import MLPConfig, MLPFit, Ridge, _architecture, _validation_split
+from assets.head.models import (
+    EarlyStop,
+    MLPConfig,
+    MLPFit,
+    Ridge,
+    _architecture,
+    _validation_split,
+)
 from assets.head.network import HeadNet
 from assets.head.pairs import davidson_nll
 
@@ -156,7 +163,7 @@ def fit_mlp_pairs(
         lr=config.lr,
     )
     generator = torch.Generator().manual_seed(seed)
-    best = (float("inf"), 0, None)
+    stop = EarlyStop(config.patience)
     history = []
     steps = max(1, math.ceil(max(len(train_pairs), len(train_rated)) / config.batch_size))
     for epoch in range(1, (epochs or config.max_epochs) + 1):
@@ -201,16 +208,14 @@ def fit_mlp_pairs(
         history.append(
             {"epoch": epoch, "val_loss": val, "tie_nu": math.exp(float(log_nu.detach()))}
         )
-        if val < best[0]:
-            best = (val, epoch, {k: v.clone() for k, v in net.state_dict().items()})
-        elif epoch - best[1] >= config.patience:
+        if stop.after(epoch, val, net):
             break
-    if epochs is None and best[2] is not None:
-        net.load_state_dict(best[2])
+    if epochs is None:
+        stop.restore(net)
     net.eval()
     if not rated.size:
         _centre(net, X_all[torch.from_numpy(pairs.items())])
-    return MLPFit(net, best_epoch=epochs or best[1], history=history)
+    return MLPFit(net, best_epoch=epochs or stop.epoch, history=history)
 
 
 def _centre(net: HeadNet, X: torch.Tensor) -> None:
