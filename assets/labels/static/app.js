@@ -9,6 +9,7 @@
 const AHEAD = 4;          // posts kept ready behind the one shown
 
 const state = newState();
+const NEXT = {path: "/api/next", what: "image", key: (i) => i.post_key};
 
 // Resolves once the image is decoded, so showing it later is instant.
 function preload(item) {
@@ -17,39 +18,6 @@ function preload(item) {
   item.ready = img.decode().catch(() => undefined);
   item.img = img;
   return item;
-}
-
-function exclusions() {
-  const held = state.queue.map((i) => i.post_key);
-  if (state.current) held.push(state.current.post_key);
-  return [...new Set([...held, ...state.recent])];
-}
-
-async function refill() {
-  if (state.fetching || !state.labeler) return;
-  state.fetching = true;
-  try {
-    while (state.queue.length < AHEAD && !state.done) {
-      const query = new URLSearchParams({labeler: state.labeler, exclude: exclusions().join(",")});
-      const item = await api(`/api/next?${query}`);
-      if (item.done) { state.done = true; break; }
-      state.queue.push(preload(item));
-      if (!state.current) advance();
-    }
-    showError("");
-  } catch (err) {
-    showError(`could not fetch the next image: ${err.message}`);
-    setTimeout(refill, 3000);
-  } finally {
-    state.fetching = false;
-  }
-  if (!state.current) show(null);
-}
-
-function advance() {
-  state.current = state.queue.shift() || null;
-  show(state.current);
-  refill();
 }
 
 function show(item) {

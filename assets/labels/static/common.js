@@ -1,7 +1,8 @@
 // What the rating page (app.js) and the compare page (compare.js) share: the labeler's name,
-// the JSON API with its errors, and the one promise chain judgments are saved on. A page
-// script defines `state`, `refill`, `refreshProgress`, `onKey` and `onButton`, then calls
-// setupPage(); judgments go through enqueue(), each one retried on network failures until
+// the JSON API with its errors, the queue of what comes next, and the one promise chain
+// judgments are saved on. A page script defines `state` (newState()), `AHEAD`, `NEXT` (the
+// endpoint that gives the next item, what to call it, and an item's key), `preload`, `show`,
+// `refreshProgress`, `onKey` and `onButton`, then calls setupPage(); judgments go through enqueue(), each one retried on network failures until
 // the server answers (a 4xx is the judgment's own fault), in the order they were made.
 "use strict";
 
@@ -42,6 +43,40 @@ function showError(text) {
   const box = $("error");
   box.textContent = text;
   box.hidden = !text;
+}
+
+function exclusions() {
+  const held = state.queue.map(NEXT.key);
+  if (state.current) held.push(NEXT.key(state.current));
+  return [...new Set([...held, ...state.recent])];
+}
+
+// Keeps AHEAD items fetched and decoding behind the one shown.
+async function refill() {
+  if (state.fetching || !state.labeler) return;
+  state.fetching = true;
+  try {
+    while (state.queue.length < AHEAD && !state.done) {
+      const query = new URLSearchParams({labeler: state.labeler, exclude: exclusions().join(",")});
+      const item = await api(`${NEXT.path}?${query}`);
+      if (item.done) { state.done = true; break; }
+      state.queue.push(preload(item));
+      if (!state.current) advance();
+    }
+    showError("");
+  } catch (err) {
+    showError(`could not fetch the next ${NEXT.what}: ${err.message}`);
+    setTimeout(refill, 3000);
+  } finally {
+    state.fetching = false;
+  }
+  if (!state.current) show(null);
+}
+
+function advance() {
+  state.current = state.queue.shift() || null;
+  show(state.current);
+  refill();
 }
 
 function remember(key) {

@@ -9,6 +9,7 @@
 const AHEAD = 3;          // pairs kept ready behind the one shown
 
 const state = newState();
+const NEXT = {path: "/api/pairs/next", what: "pair", key: pairKey};
 
 function pairKey(pair) {
   return `${pair.left.post_key}|${pair.right.post_key}`;
@@ -23,39 +24,6 @@ function preload(pair) {
   });
   pair.ready = Promise.all(sides);
   return pair;
-}
-
-function exclusions() {
-  const held = state.queue.map(pairKey);
-  if (state.current) held.push(pairKey(state.current));
-  return [...new Set([...held, ...state.recent])];
-}
-
-async function refill() {
-  if (state.fetching || !state.labeler) return;
-  state.fetching = true;
-  try {
-    while (state.queue.length < AHEAD && !state.done) {
-      const query = new URLSearchParams({labeler: state.labeler, exclude: exclusions().join(",")});
-      const pair = await api(`/api/pairs/next?${query}`);
-      if (pair.done) { state.done = true; break; }
-      state.queue.push(preload(pair));
-      if (!state.current) advance();
-    }
-    showError("");
-  } catch (err) {
-    showError(`could not fetch the next pair: ${err.message}`);
-    setTimeout(refill, 3000);
-  } finally {
-    state.fetching = false;
-  }
-  if (!state.current) show(null);
-}
-
-function advance() {
-  state.current = state.queue.shift() || null;
-  show(state.current);
-  refill();
 }
 
 function showSide(side, item) {
