@@ -31,14 +31,15 @@ from click.testing import CliRunner
 from assets.captions.manifest import read
 from assets.captions.paths import export_dir
 from assets.head.paths import registry
-from assets.labels.paths import labels_path
+from assets.labels.paths import labels_path, pairs_path
 from assets.labels.store import LabelStore
 from assets.normalize.assets import read_scores
 from assets.pool.paths import pool_path
 from orchestration.jobs import EVALUATE_JOB, INGEST_JOB, MAIN_JOB
 from orchestration.storage import Layout
 from scoretag.cli import cli
-from scoretag.demo.labeling import free_port
+from scoretag.demo.labeler import PANEL
+from scoretag.demo.labeling import PAIRS, free_port
 from tests.conftest import ARTIFACTS
 
 RAW_FILES = 19  # every demo file but e621's tag table, which is read beside its export
@@ -131,13 +132,21 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
 
     with LabelStore(root / "labels.sqlite", read_only=True) as store:
         events = store.events()
+        pair_events = store.pair_events()
     assert set(events["labeler"]) == {"simulated-steady", "simulated-harsh", "simulated-lenient"}
     labels = pl.read_parquet(labels_path(Layout(home=root)))
     assert labels.height == 420 - events.filter(pl.col("kind") == "skip")["post_key"].n_unique()
+    # ... and each compared its number of pairs (choices and skips), which manual_labels wrote
+    judged = dict(pair_events.group_by("labeler").len().iter_rows())
+    assert judged == {labeler.name: n for labeler, n in zip(PANEL, PAIRS, strict=True)}
+    assert pl.read_parquet(pairs_path(Layout(home=root))).height > 0
 
     heads = registry(Layout(home=root))
     first_head = heads.active_version()
     assert first_head is not None and len(heads.cards()) == 1
+    # the head trains on the ratings and reports its accuracy on held-out pairs
+    held_out = heads.load(first_head).card["pairs"]
+    assert held_out["held_out"] > 0 and "pair_accuracy" in held_out["accuracy"]["head"]
     exported = export_dir(Layout(home=root), "parquet")
     manifest = read(exported)
     assert manifest["head_version"] == first_head and manifest["rows"] > 0
@@ -153,6 +162,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
     assert read_scores(Layout(home=root)).equals(scores)
     with LabelStore(root / "labels.sqlite", read_only=True) as store:
         assert store.events().height == events.height
+        assert store.pair_events().height == pair_events.height  # no pair compared again
     # the same labels train the same head (same version), which stays active
     assert heads.active_version() == first_head and len(heads.cards()) == 1
     # ... so the same captions: no shard (nor the manifest) is written again
