@@ -195,14 +195,23 @@ def compare(
     )
 
 
-def _pair_accuracies(cv_metrics: dict) -> tuple[float, float] | None:
-    """The head's and ridge's accuracy on held-out human pairs, when both are defined."""
+def _pair_accuracies(cv_metrics: dict) -> tuple[float, float, int] | None:
+    """The head's and ridge's accuracy on held-out human pairs, when both are defined, and
+    the held-out (non-tie) pairs they were measured on."""
     try:
         head = float(cv_metrics["head"]["pairs"]["pair_accuracy"])
         ridge = float(cv_metrics["ridge"]["pairs"]["pair_accuracy"])
+        pairs = int(cv_metrics["head"]["pairs"].get("pairs", 0))
     except (KeyError, TypeError):
         return None
-    return None if math.isnan(head) or math.isnan(ridge) else (head, ridge)
+    return None if math.isnan(head) or math.isnan(ridge) else (head, ridge, pairs)
+
+
+def pair_tolerance(ridge_margin: float, pairs: int) -> float:
+    """How far below ridge's held-out pair accuracy a head may be: the margin, widened to
+    1 / sqrt(pairs), about two standard errors of an accuracy measured on that many pairs,
+    so that a few dozen held-out pairs never refuse a head on noise alone."""
+    return max(ridge_margin, 1 / math.sqrt(max(pairs, 1)))
 
 
 def decide(
@@ -225,11 +234,13 @@ def decide(
         reason = f"{numbers}: at least {min_spearman:.3f}, and within {ridge_margin:.3f} of ridge"
         passed = True
     pairs = _pair_accuracies(cv_metrics)
-    if passed and pairs is not None and pairs[0] < pairs[1] - ridge_margin:
+    tolerance = pair_tolerance(ridge_margin, pairs[2]) if pairs else ridge_margin
+    if passed and pairs is not None and pairs[0] < pairs[1] - tolerance:
         passed = False
         reason = (
             f"{numbers} passes, but its held-out pair accuracy {pairs[0]:.3f} is below "
-            f"ridge's {pairs[1]:.3f} by more than the margin {ridge_margin:.3f}"
+            f"ridge's {pairs[1]:.3f} by more than {tolerance:.3f} (the margin, or "
+            f"1/sqrt of the {pairs[2]} held-out pairs)"
         )
     if versus is not None:
         if versus.compared:

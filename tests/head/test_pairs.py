@@ -192,16 +192,20 @@ def test_both_mode_trains_and_pairs_mode_needs_pairs(world):
 def test_the_gate_refuses_a_head_below_ridge_on_held_out_pairs():
     from assets.head.gate import decide
 
-    def cv(head: float, ridge: float) -> dict:
+    def cv(head: float, ridge: float, pairs: int = 10_000) -> dict:
+        found = {"pairs": pairs}
         return {
-            "head": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": head}},
-            "ridge": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": ridge}},
+            "head": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": head, **found}},
+            "ridge": {"overall": {"spearman": 0.6}, "pairs": {"pair_accuracy": ridge, **found}},
         }
 
     refused = decide(cv(0.70, 0.75), min_spearman=0.3, ridge_margin=0.02)
     assert not refused.passed and "pair accuracy 0.700 is below ridge's 0.750" in refused.reason
     assert decide(cv(0.74, 0.75), min_spearman=0.3, ridge_margin=0.02).passed
     assert decide(cv(float("nan"), 0.75), min_spearman=0.3, ridge_margin=0.02).passed
+    # On 100 held-out pairs a gap of 0.05 is noise (1/sqrt(100) = 0.1): the head passes.
+    assert decide(cv(0.70, 0.75, pairs=100), min_spearman=0.3, ridge_margin=0.02).passed
+    assert not decide(cv(0.60, 0.75, pairs=100), min_spearman=0.3, ridge_margin=0.02).passed
 
 
 class Fixed:
