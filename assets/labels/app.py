@@ -276,7 +276,7 @@ class Labeling:
 
     def attach(self, scores: pl.DataFrame | None, vectors: tuple | None) -> None:
         """Predicted scores and image vectors found after the app started (see
-        pair_inputs.py): the next pair is drawn with them."""
+        scoretag/cli/pair_inputs.py): the next pair is drawn with them."""
         self._pair_inputs = (scores, vectors)
         self._pair_pool = None
 

@@ -98,7 +98,7 @@ def serve(host: str | None, port: int | None, token: str | None) -> None:
 def attach_pair_inputs(app, profile, pooled: pl.DataFrame) -> None:
     """Image vectors and the active head's scores for compare mode, found while the app
     already serves (reading them needs torch: seconds the labelers need not wait)."""
-    from assets.labels import pair_inputs
+    from scoretag.cli import pair_inputs
 
     inputs = pair_inputs.load(profile.layout, profile.settings, pooled)
     app.state.labeling.attach(inputs.scores, inputs.vectors)

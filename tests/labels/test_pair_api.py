@@ -173,7 +173,7 @@ def test_every_acknowledged_choice_survives_sigkill(home, serve):
 def test_vectors_and_scores_found_later_make_close_pairs(home):
     import numpy as np
 
-    from assets.labels.pair_inputs import pool_vectors
+    from scoretag.cli.pair_inputs import pool_vectors
 
     pool = pl.read_parquet(home / "data" / "rating_pool" / "pool.parquet")
     images = pool["image_key"].unique().sort()
@@ -195,9 +195,9 @@ def test_serve_finds_the_pools_vectors_in_the_embedding_store(tmp_path):
     import numpy as np
 
     from assets.embeddings.assets import store_for
-    from assets.labels import pair_inputs
     from orchestration.profile import load_profile
     from orchestration.resources import BackboneResource
+    from scoretag.cli import pair_inputs
 
     profile = load_profile("demo", tmp_path)
     pool = pl.DataFrame({"post_key": ["a:1", "a:2", "a:3"], "image_key": ["x", "y", "z"]})

@@ -28,26 +28,25 @@ class PairInputs:
 def pool_vectors(pool: pl.DataFrame, found: pl.Series, vectors: np.ndarray) -> tuple:
     """Each pool post's unit image vector (posts sharing an image share it) from the
     store's (image_key, vector) rows; posts without one are left out."""
-    index = {key: i for i, key in enumerate(found.to_list())}
-    keys, rows = [], []
-    for post_key, image_key in pool.select("post_key", "image_key").iter_rows():
-        if image_key in index:
-            keys.append(post_key)
-            rows.append(index[image_key])
-    if not rows:
-        return [], np.zeros((0, vectors.shape[-1]), dtype=np.float32)
-    matrix = np.asarray(vectors[rows], dtype=np.float32)
+    rows = pl.DataFrame({"image_key": found, "row": np.arange(found.len())})
+    joined = pool.select("post_key", "image_key").join(rows, on="image_key", how="inner")
+    matrix = np.asarray(vectors[joined["row"].to_numpy()], dtype=np.float32)
+    matrix = matrix.reshape(joined.height, vectors.shape[-1])
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return keys, matrix / np.where(norms > 0, norms, 1.0)
+    return joined["post_key"].to_list(), matrix / np.where(norms > 0, norms, 1.0)
 
 
 def load(layout: Layout, settings: Settings, pool: pl.DataFrame) -> PairInputs:
     """The pool's vectors and the active head's scores, or None for what is missing."""
-    from assets.embeddings.assets import store_for
-    from orchestration.resources import BackboneResource
+    from assets.embeddings.assets import STAGE
+    from assets.embeddings.store import EmbeddingStore
+    from orchestration.backbone import identity, provenance
 
     try:
-        store = store_for(layout, BackboneResource.from_settings(settings.backbone))
+        backbone = settings.backbone
+        store = EmbeddingStore(
+            layout.shared_stage_dir(STAGE), identity(backbone), provenance(backbone)
+        )
         keys, matrix = pool_vectors(pool, *store.lookup(pool["image_key"]))
     except (OSError, ValueError) as e:
         return PairInputs(None, None, f"no image vectors ({e}): pairs from strata only")
