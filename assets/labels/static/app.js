@@ -63,21 +63,7 @@ function rate(value) {
 }
 
 function undo() {
-  enqueue(async () => {
-    let result;
-    try {
-      result = await postUntilAnswered("/api/undo", {labeler: state.labeler});
-    } catch (err) {
-      if (err.status === 409) { showError("nothing to undo"); return; }
-      throw err;
-    }
-    if (!result.item) return;
-    if (state.current) state.queue.unshift(state.current);
-    state.recent = state.recent.filter((k) => k !== result.item.post_key);
-    state.current = preload(result.item);
-    show(state.current);
-    showError("");
-  });
+  undoLatest("/api/undo", (result) => result.item);
 }
 
 async function refreshProgress() {

@@ -107,6 +107,27 @@ function enqueue(task) {
   });
 }
 
+// Undoes the labeler's latest judgment, after those before it are saved, and shows again
+// what it was on (`restored(answer)`: the item, or null when the server has none).
+function undoLatest(path, restored) {
+  enqueue(async () => {
+    let result;
+    try {
+      result = await postUntilAnswered(path, {labeler: state.labeler});
+    } catch (err) {
+      if (err.status === 409) { showError("nothing to undo"); return; }
+      throw err;
+    }
+    const item = restored(result);
+    if (!item) return;
+    if (state.current) state.queue.unshift(state.current);
+    state.recent = state.recent.filter((k) => k !== NEXT.key(item));
+    state.current = preload(item);
+    show(state.current);
+    showError("");
+  });
+}
+
 function updateSaving() {
   $("saving").textContent = state.pending ? `saving ${state.pending}…` : "";
 }

@@ -65,22 +65,7 @@ function choose(choice) {
 }
 
 function undo() {
-  enqueue(async () => {
-    let result;
-    try {
-      result = await postUntilAnswered("/api/pairs/undo", {labeler: state.labeler});
-    } catch (err) {
-      if (err.status === 409) { showError("nothing to undo"); return; }
-      throw err;
-    }
-    if (!result.left) return;
-    if (state.current) state.queue.unshift(state.current);
-    const key = `${result.left.post_key}|${result.right.post_key}`;
-    state.recent = state.recent.filter((k) => k !== key);
-    state.current = preload({left: result.left, right: result.right});
-    show(state.current);
-    showError("");
-  });
+  undoLatest("/api/pairs/undo", (r) => (r.left ? {left: r.left, right: r.right} : null));
 }
 
 async function refreshProgress() {
