@@ -79,19 +79,12 @@ async function refreshProgress() {
   }
 }
 
-function onKey(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-  if (event.target.closest("input, textarea") || !$("name-dialog").hidden) return;
-  const key = event.key;
-  if (key === "?") toggleHelp();
-  else if (key === "Escape") toggleHelp(false);
-  else if (!$("help").hidden) return;
-  else if (key >= "1" && key <= "5") rate(Number(key));
+// The page's own keys: 1-5 rate, s skips.
+function judge(key) {
+  if (key >= "1" && key <= "5") rate(Number(key));
   else if (key === "s" || key === "S") rate("skip");
-  else if (key === "u" || key === "U") undo();
-  else if (key === "f" || key === "F") openFull();
-  else return;
-  event.preventDefault();
+  else return false;
+  return true;
 }
 
 function onButton(event) {

@@ -1,9 +1,10 @@
 // What the rating page (app.js) and the compare page (compare.js) share: the labeler's name,
-// the JSON API with its errors, the queue of what comes next, and the one promise chain
-// judgments are saved on. A page script defines `state` (newState()), `AHEAD`, `NEXT` (the
-// endpoint that gives the next item, what to call it, and an item's key), `preload`, `show`,
-// `refreshProgress`, `onKey` and `onButton`, then calls setupPage(); judgments go through enqueue(), each one retried on network failures until
-// the server answers (a 4xx is the judgment's own fault), in the order they were made.
+// the JSON API with its errors, the queue of what comes next, the shared keys, and the one
+// promise chain judgments are saved on. A page script defines `state` (newState()), `AHEAD`,
+// `NEXT` (the endpoint that gives the next item, what to call it, and an item's key),
+// `preload`, `show`, `refreshProgress`, `judge`, `undo`, `openFull` and `onButton`, then
+// calls setupPage(); judgments go through enqueue(), each one retried on network failures
+// until the server answers (a 4xx is the judgment's own fault), in the order they were made.
 "use strict";
 
 const RECENT = 30;        // judged in this tab: kept out of what the next request returns
@@ -148,6 +149,21 @@ function start() {
   state.queue = []; state.current = null; state.recent = []; state.done = false;
   refreshProgress();
   refill();
+}
+
+// Keys both pages share: ? and Escape for help, u undoes, f opens the original(s); the
+// page's `judge(key)` takes its own keys and says whether it did.
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  if (event.target.closest("input, textarea") || !$("name-dialog").hidden) return;
+  const key = event.key;
+  if (key === "?") toggleHelp();
+  else if (key === "Escape") toggleHelp(false);
+  else if (!$("help").hidden) return;
+  else if (key === "u" || key === "U") undo();
+  else if (key === "f" || key === "F") openFull();
+  else if (!judge(key)) return;
+  event.preventDefault();
 }
 
 function setupPage() {

@@ -85,18 +85,11 @@ const KEYS = {
   t: "tie", T: "tie", "3": "tie", s: "skip", S: "skip",
 };
 
-function onKey(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-  if (event.target.closest("input, textarea") || !$("name-dialog").hidden) return;
-  const key = event.key;
-  if (key === "?") toggleHelp();
-  else if (key === "Escape") toggleHelp(false);
-  else if (!$("help").hidden) return;
-  else if (KEYS[key]) choose(KEYS[key]);
-  else if (key === "u" || key === "U") undo();
-  else if (key === "f" || key === "F") openFull();
-  else return;
-  event.preventDefault();
+// The page's own keys: the choices of KEYS.
+function judge(key) {
+  if (!KEYS[key]) return false;
+  choose(KEYS[key]);
+  return true;
 }
 
 function onButton(event) {
