@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,3 +269,34 @@ def picture_home(root: Path, layout: str, files: dict[str, tuple[str, bytes]]) -
     frame = picture_rows(home / "images", layout, files)
     frame.write_parquet(home / "data" / "rating_pool" / "pool.parquet")
     return home
+
+
+def acknowledged_until_killed(server: Server, path: str, bodies: list[dict]) -> list[dict]:
+    """POST `bodies` to `path` from four clients at once and SIGKILL the server, requests in
+    flight, once KILL_AFTER have been answered: the bodies it acknowledged with a 200."""
+    acked: list[dict] = []
+    lock = threading.Lock()
+
+    def post_until_refused(offset: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            for body in bodies[offset::4]:
+                try:
+                    response = client.post(path, json=body)
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 200:
+                    with lock:
+                        acked.append(body)
+
+    threads = [threading.Thread(target=post_until_refused, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    while len(acked) < KILL_AFTER:
+        time.sleep(0.005)
+    server.kill()  # SIGKILL, with requests in flight
+    for thread in threads:
+        thread.join()
+    return acked
+
+
+KILL_AFTER = 150

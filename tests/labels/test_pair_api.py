@@ -3,15 +3,12 @@ token rule; and an acknowledged choice surviving a SIGKILL of the server."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 import polars as pl
 import pytest
 
 from assets.labels.store import LabelStore
-from tests.labels.conftest import client_for, store_events
+from tests.labels.conftest import acknowledged_until_killed, client_for, store_events
 from tests.labels.test_security import TOKEN, raw_get
 
 
@@ -137,30 +134,15 @@ def test_every_acknowledged_choice_survives_sigkill(home, serve):
     server = serve(home)
     keys = pl.read_parquet(home / "data" / "rating_pool" / "pool.parquet")["post_key"].to_list()
     pairs = [(keys[i], keys[i + 1]) for i in range(0, len(keys) - 1)]
-    acked: list[tuple[str, str, str]] = []
-    lock = threading.Lock()
-
-    def post_until_refused(offset: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=5) as client:
-            for n, (left, right) in enumerate(pairs[offset::4]):
-                choice = ("left", "right", "tie")[n % 3]
-                body = {"left_key": left, "right_key": right, "labeler": "durable"}
-                try:
-                    response = client.post("/api/pairs", json={**body, "choice": choice})
-                except httpx.HTTPError:
-                    return
-                if response.status_code == 200:
-                    with lock:
-                        acked.append((left, right, choice))
-
-    threads = [threading.Thread(target=post_until_refused, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    while len(acked) < 150:
-        time.sleep(0.005)
-    server.kill()  # SIGKILL, with requests in flight
-    for thread in threads:
-        thread.join()
+    choices = ("left", "right", "tie")
+    bodies = [
+        {"left_key": left, "right_key": right, "labeler": "durable", "choice": choices[n % 3]}
+        for n, (left, right) in enumerate(pairs)
+    ]
+    acked = [
+        (b["left_key"], b["right_key"], b["choice"])
+        for b in acknowledged_until_killed(server, "/api/pairs", bodies)
+    ]
     assert 150 <= len(acked) < len(pairs), "the kill should land mid-stream"
 
     restarted = serve(home)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import polars as pl
 
-from tests.labels.conftest import Server, store_events
+from tests.labels.conftest import Server, acknowledged_until_killed, store_events
 
 
 def pool_keys(server: Server) -> list[str]:
@@ -20,31 +18,11 @@ def pool_keys(server: Server) -> list[str]:
 def test_every_acknowledged_label_survives_sigkill(home, serve):
     server = serve(home)
     keys = pool_keys(server)
-    acked: list[tuple[str, int]] = []
-    lock = threading.Lock()
-
-    def post_until_refused(offset: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=5) as client:
-            for key in keys[offset::4]:
-                value = 1 + hash(key) % 5
-                try:
-                    response = client.post(
-                        "/api/labels", json={"post_key": key, "labeler": "durable", "value": value}
-                    )
-                except httpx.HTTPError:
-                    return
-                if response.status_code == 200:
-                    with lock:
-                        acked.append((key, value))
-
-    threads = [threading.Thread(target=post_until_refused, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    while len(acked) < 150:
-        time.sleep(0.005)
-    server.kill()  # SIGKILL, with requests in flight
-    for thread in threads:
-        thread.join()
+    bodies = [{"post_key": k, "labeler": "durable", "value": 1 + hash(k) % 5} for k in keys]
+    acked = [
+        (b["post_key"], b["value"])
+        for b in acknowledged_until_killed(server, "/api/labels", bodies)
+    ]
     assert 150 <= len(acked) < len(keys), "the kill should land mid-stream"
 
     restarted = serve(home)
