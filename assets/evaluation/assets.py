@@ -5,6 +5,7 @@ the evaluations sensor or by `scoretag evaluate PATH`).
 """
 
 import dagster as dg
+import polars as pl
 
 from assets.captions.assets import caption_shards
 from assets.captions.paths import calibration_record
@@ -49,22 +50,16 @@ def earlier_sets(profile: Profile, name: str) -> list[str]:
 
 
 def _metadata(
-    evaluation: Evaluation, comparison: report.Comparison, calibrated: bool, good_bucket: int
+    evaluation: Evaluation,
+    comparison: report.Comparison,
+    calibrated: bool,
+    prompts: pl.DataFrame,
 ) -> dict:
     head = comparison.head
     summary = evaluation.summaries[head]
     reasons = evaluation.failures.group_by("reason").len("images").sort("images", descending=True)
-    prompts = stats.prompt_table(
-        evaluation.scores[head].rows, evaluation.scores[head].vectors, good_bucket
-    ).sort("images", "group", descending=[True, False])
-    figures = {
-        k: summary.get(k)
-        for k in ("score_mean", "score_p10", "score_p50", "score_p90", "good_rate")
-        if summary.get(k) is not None
-    }
-    for k in ("clip_score", "diversity"):
-        if summary.get(k) is not None:
-            figures[k] = summary[k]
+    largest = prompts.sort("images", "group", descending=[True, False]).head(PROMPT_ROWS)
+    figures = {k: float(summary[k]) for k in stats.METRICS if summary.get(k) is not None}
     return {
         "dagster/row_count": evaluation.images.height,
         "found": evaluation.found,
@@ -83,11 +78,11 @@ def _metadata(
             else f"none: head {head} has no stored cut-points yet (its first export, or "
             "`scoretag calibrate`, makes them), so no buckets or good image rate"
         ),
-        **{k: float(v) for k, v in figures.items()},
+        **figures,
         "sets_side_by_side": markdown_table(comparison.table()),
         "differences": markdown_table(report.difference_rows(comparison)),
         "score_histogram": markdown_image(comparison.histogram_png(), "score distributions"),
-        "prompts": markdown_table(prompts.head(PROMPT_ROWS).to_dicts()),
+        "prompts": markdown_table(largest.to_dicts()),
     }
 
 
@@ -143,6 +138,7 @@ def image_evaluations(
     head = next(h for h in heads if h.version == active.head)
     earlier = scored_sets(layout, earlier_sets(profile, name), caches, head, calibration)
     comparison = report.compare_sets([active, *earlier], options(settings), base_first=False)
+    prompts = stats.prompt_table(active.rows, active.vectors, settings.good_bucket)
     write(
         evaluation,
         results_dir(layout, name),
@@ -150,9 +146,7 @@ def image_evaluations(
             "root": str(root.resolve()),
             "backbone": caches.images.identity.id,
             "calibrations": {h: (list(c.starts) if c else None) for h, c in calibrations.items()},
-            "prompts": stats.prompt_table(
-                active.rows, active.vectors, settings.good_bucket
-            ).to_dicts(),
+            "prompts": prompts.to_dicts(),
             "comparison": comparison.to_json(),
             "resolution": stats.score_resolution(
                 active.rows, settings.resamples, settings.confidence, settings.seed
@@ -167,7 +161,7 @@ def image_evaluations(
         f"{evaluation.failed_images:,} failed; mean score "
         f"{evaluation.summaries[active.head].get('score_mean')} under head {active.head}"
     )
-    metadata = _metadata(evaluation, comparison, calibration is not None, settings.good_bucket)
+    metadata = _metadata(evaluation, comparison, calibration is not None, prompts)
     if not backbone.settings.trained:
         metadata["quality_signal"] = "none: random weights (untrained backbone)"
     if evaluation.images.height == 0:
