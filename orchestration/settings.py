@@ -225,6 +225,12 @@ class HeadSettings(_Strict):
     train_on: Literal["ratings", "pairs", "both"] = "ratings"
     pair_temperature: float = Field(default=0.1, gt=0)  # a score gap of this = odds e:1
     pair_weight: float = Field(default=0.1, gt=0)  # the pairs' loss beside the MSE in "both"
+    # What the head learns from the ratings: the qualities themselves, or their RankGauss
+    # transform (ranked, ties averaged, mapped to normal quantiles, as Aesthetic Predictor
+    # V2.5 did), which spreads a pile-up on one rating; predictions are mapped back to the
+    # label scale, and CV reports the same head without it beside. Ratings only (pairs have
+    # no targets to rank): "rankgauss" needs train_on = "ratings".
+    target_transform: Literal["none", "rankgauss"] = "none"
     folds: int = Field(default=5, ge=2)
     seed: int = 0
     min_labels: int = Field(default=50, ge=10)  # fewer: no head is trained
@@ -241,6 +247,15 @@ class HeadSettings(_Strict):
     round_size: int = Field(default=500, ge=1)
     round_models: int = Field(default=8, ge=2)  # bootstrap heads in the ensemble
     near_duplicate_cosine: float = Field(default=0.95, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _transform_needs_ratings(self) -> HeadSettings:
+        if self.target_transform != "none" and self.train_on != "ratings":
+            raise ValueError(
+                f'target_transform = "{self.target_transform}" needs train_on = "ratings", '
+                f'not "{self.train_on}": it transforms ratings, and pairs have none to rank'
+            )
+        return self
 
 
 class CatalogSettings(_Strict):
@@ -277,7 +292,9 @@ class CaptionSettings(_Strict):
     cut_points: tuple[float, ...] = DECILE_CUT_POINTS
     calibration_sites: tuple[Site, ...] = ()  # the calibration scope; empty: every site
     calibration_ratings: tuple[Rating, ...] = ()  # empty: every rating
-    style: Literal["v6", "v7", "none"] = "v6"
+    # The caption vocabulary: a shipped one (pony-v6 alias v6, pony-v7 alias v7, animagine,
+    # noobai, none) or a TOML file of one's own (docs/stages/captions.md#vocabularies).
+    style: str = "v6"
     min_bucket: int = Field(default=1, ge=1, le=9)  # lower buckets are not exported
     ratings: tuple[Rating, ...] = RATINGS  # exported ratings
     sites: tuple[Site, ...] = ()  # exported sites; empty: every site
@@ -307,6 +324,14 @@ class CaptionSettings(_Strict):
             raise ValueError("give 8 values in (0, 1): where buckets 2 to 9 start")
         if any(b <= a for a, b in zip(value, value[1:], strict=False)):
             raise ValueError("cut points must rise strictly")
+        return value
+
+    @field_validator("style")
+    @classmethod
+    def _known_style(cls, value: str) -> str:
+        from assets.captions.vocabulary import resolve  # a settings error names the problem
+
+        resolve(value)
         return value
 
     @field_validator("rating_tags")

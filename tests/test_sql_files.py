@@ -49,6 +49,10 @@ PARAMS = {
     "through": 0,  # the last added_seq it covered
     "los": [0],  # ranges of added_seq an incremental export selects again
     "his": [10],
+    "rules": ["r"],  # tag-family rules (assets/captions/families.py)
+    "rule": "r",
+    "family": "quality",
+    "record": "{}",
 }
 # Another head's cut-points: a statement about head "h" must neither show nor delete them.
 OTHER = ("other", 1, 0.2, 0.9, datetime(2025, 1, 1, tzinfo=UTC))
@@ -59,7 +63,9 @@ SELECTED = (
     ["post_key", "site", "post_id", "md5", "image_key", "rating", "width", "height"]
     + ["file_ext", "tags", "character_tags", "copyright_tags", "artist_tags"]
     + ["species_tags", "meta_tags", "score", "bucket", "added_seq"]
+    + ["popularity", "percentile", "year"]
 )
+FAMILY_VALUES = ["site", "rating", "popularity", "score", "percentile", "year"]
 # Per captions statement, on a catalog with no post and no head (only OTHER's cut-points): its
 # columns, its rows (DuckDB answers a write with the count of rows written, a CREATE with no
 # row), and the calibrations table after it.
@@ -77,6 +83,11 @@ EMPTY = {
     "change_state": (["change_seq", "through"], [(0, 0)], [OTHER]),
     "changes": (["added_seq"], [], [OTHER]),
     "selection_buckets": (["bucket", "posts"], [], [OTHER]),
+    "family_values": (FAMILY_VALUES, [], [OTHER]),
+    "value_groups": (["site", "rating"], [], [OTHER]),
+    "tag_calibrations": (["rule", "record"], [], [OTHER]),
+    "delete_tag_calibrations": (["Count"], [(0,)], [OTHER]),
+    "insert_tag_calibration": (["Count"], [(1,)], [OTHER]),
 }
 MACROS = {"caption_scope", "caption_bucketed", "caption_selection"}
 CAPTIONS = sorted((SQL_DIR / "captions").glob("*.sql"))

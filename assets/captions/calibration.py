@@ -27,9 +27,13 @@ from assets.captions.buckets import (
     starts_for,
     starts_from_rows,
 )
+from assets.captions.families import DRIFT, Cuts, freeze, rule_key, rule_of
+from assets.captions.families import drift as tag_drift
+from assets.captions.families import tags as tag_series
+from assets.captions.vocabulary import Vocabulary
 from assets.catalog.statements import statement
 from orchestration.atomic import write_bytes
-from orchestration.settings import DECILE_CUT_POINTS
+from orchestration.settings import DECILE_CUT_POINTS, RATINGS
 
 
 @dataclass(frozen=True)
@@ -177,3 +181,124 @@ def drift(con: duckdb.DuckDBPyConnection, calibration: Calibration) -> pl.DataFr
     return pl.DataFrame({"bucket": list(BUCKETS), "then": then, "now": now}).with_columns(
         difference=(pl.col("now") - pl.col("then")).abs()
     )
+
+
+class CalibrationNeeded(RuntimeError):
+    """The active head has no cut-points yet (its buckets', or a vocabulary family's), and the
+    catalog was opened read-only."""
+
+
+def _has_tag_calibrations(con: duckdb.DuckDBPyConnection) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'tag_calibrations'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def stored_cuts(con: duckdb.DuckDBPyConnection, head: str, keys: list[str]) -> dict[str, Cuts]:
+    """The head's frozen cut-points of the given rules, by rule key."""
+    if not keys or not _has_tag_calibrations(con):
+        return {}
+    rows = con.execute(statement("captions/tag_calibrations"), {"head": head, "rules": keys})
+    return {rule: Cuts.from_record(json.loads(record)) for rule, record in rows.fetchall()}
+
+
+def forget_cuts(con: duckdb.DuckDBPyConnection, head: str) -> None:
+    """Drop every frozen family cut-point of the head: the next export makes them again."""
+    if _has_tag_calibrations(con):
+        con.execute(statement("captions/delete_tag_calibrations"), {"head": head, "rules": []})
+
+
+def _store_cuts(con: duckdb.DuckDBPyConnection, head: str, cuts: list[Cuts]) -> None:
+    con.execute(statement("schema/004_tag_calibrations"))
+    con.execute("BEGIN")
+    try:
+        for c in cuts:
+            params = {"head": head, "rules": [c.key]}
+            con.execute(statement("captions/delete_tag_calibrations"), params)
+            con.execute(
+                statement("captions/insert_tag_calibration"),
+                {
+                    "head": head,
+                    "rule": c.key,
+                    "family": c.family,
+                    "record": json.dumps(c.record()),
+                    "created_at": c.created_at,
+                },
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def family_values(con: duckdb.DuckDBPyConnection, head: str) -> pl.DataFrame:
+    """What a vocabulary's families are cut over: the live posts scored under `head`."""
+    return con.execute(
+        statement("captions/family_values"), {"head": head, "ratings": list(RATINGS)}
+    ).pl()
+
+
+def _groups_now(con: duckdb.DuckDBPyConnection, head: str) -> set[tuple[str, str]]:
+    params = {"head": head, "ratings": list(RATINGS)}
+    rows = con.execute(statement("captions/value_groups"), params).fetchall()
+    return {(site, rating) for site, rating in rows}
+
+
+def family_cuts(
+    con: duckdb.DuckDBPyConnection,
+    head: str,
+    vocabulary: Vocabulary,
+    scope: dict,
+    writable: bool,
+    now: datetime,
+    force: bool = False,
+) -> dict[str, Cuts]:
+    """The frozen cut-points of each family of `vocabulary` cut by value, by family name:
+    those stored under the head, and (writable) the ones it lacks made and stored now, with
+    any site and rating first seen since added. `force` makes them all again."""
+    families = vocabulary.cut_families()
+    if not families:
+        return {}
+    keys = {f.name: rule_key(rule_of(f, scope)) for f in families}
+    stored = {} if force else stored_cuts(con, head, list(keys.values()))
+    found = {f.name: stored[keys[f.name]] for f in families if keys[f.name] in stored}
+    grouped = [f for f in families if f.grouped and f.name in found]
+    complete = len(found) == len(families) and not (
+        grouped
+        and any(
+            _groups_now(con, head) - {(g.site, g.rating) for g in found[f.name].groups}
+            for f in grouped
+        )
+    )
+    if complete:
+        return found
+    if not writable:
+        missing = sorted(set(keys) - set(found)) or [f.name for f in grouped]
+        raise CalibrationNeeded(f"{head}: {', '.join(missing)}")
+    values = family_values(con, head)
+    made = {f.name: freeze(values, f, scope, now, found.get(f.name)) for f in families}
+    _store_cuts(con, head, [c for name, c in made.items() if c != found.get(name)])
+    return made
+
+
+def family_report(
+    con: duckdb.DuckDBPyConnection, head: str, vocabulary: Vocabulary, scope: dict
+) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+    """For each family of `vocabulary` with stored cut-points under the head: its tags'
+    shares then and now per site and rating (families.DRIFT and `difference`), and how many
+    posts carry each tag now (by family, best tag first)."""
+    families = vocabulary.cut_families()
+    keys = {f.name: rule_key(rule_of(f, scope)) for f in families}
+    stored = stored_cuts(con, head, list(keys.values()))
+    present = [f for f in families if keys[f.name] in stored]
+    if not present:
+        return pl.DataFrame(schema={**DRIFT, "difference": pl.Float64}), {}
+    values = family_values(con, head)
+    shares = pl.concat([tag_drift(values, f, stored[keys[f.name]], scope) for f in present])
+    counts = {}
+    for f in present:
+        found = tag_series(values, f, stored[keys[f.name]]).fill_null("(none)").value_counts()
+        found = dict(zip(found[:, 0].to_list(), found["count"].to_list(), strict=True))
+        counts[f.name] = {t: found.get(t, 0) for t in [*f.words(), "(none)"]}
+    return shares, counts

@@ -1,13 +1,16 @@
-"""Captions: score tags, a rating tag, an optional source tag, then the post's own tags.
+"""Captions: the vocabulary's fixed tags (score, quality, rating, source, ...), the post's own
+tags, then the vocabulary's trailing tags, if any.
 
     score_9, score_8_up, ..., rating_safe, source_anime, character, copyright, artist, general
 
-Score tags by style: `v6` gives bucket N `score_N, score_{N-1}_up, ..., score_{min}_up` (so
-the best bucket gets `score_9, score_8_up, ...`), `v7` only `score_N`, `none` nothing. The
-score, rating and source tags are the fixed part (`prefix`): `keep_tokens` counts them, for
-kohya's option of the same name. `keep_tokens_separator` (kohya's, e.g. `|||`) is not part of
-`caption`: only the kohya formats write it (formats.kohya_caption), since only sd-scripts
-removes it.
+The `style` names the vocabulary (vocabulary.py): `pony-v6` (alias `v6`) gives bucket N
+`score_N, score_{N-1}_up, ..., score_{min}_up` (so the best bucket gets `score_9,
+score_8_up, ...`), `pony-v7` (`v7`) only `score_N`, `none` no quality tag; `animagine` and
+`noobai` their quality, aesthetic and period tags; or a user's TOML file. The tags the
+vocabulary places in front are the fixed part (`prefix`): `keep_tokens` counts them, for
+kohya's option of the same name; those it places after the post's tags are the `suffix`.
+`keep_tokens_separator` (kohya's, e.g. `|||`) is not part of `caption`: only the kohya
+formats write it (formats.kohya_caption), since only sd-scripts removes it.
 
 The post's tags: character, copyright and artist tags first, then the general tags in the
 site's order; meta tags, the blacklist and a Philomena `artist:` tag whose artist is already
@@ -30,8 +33,9 @@ import polars as pl
 import pyarrow as pa
 
 from assets.captions.buckets import check_bucket
+from assets.captions.families import tag_column
+from assets.captions.vocabulary import Family, Vocabulary, from_description, resolve
 
-STYLES = ("v6", "v7", "none")
 FRONT = ("character_tags", "copyright_tags", "artist_tags")
 TAG_COLUMNS = ("tags", *FRONT, "meta_tags")
 PHILOMENA_ARTIST = "artist:"
@@ -45,7 +49,7 @@ Cleaner = Callable[[pl.Series], pl.Series]
 class CaptionRules:
     """How a post's caption is written (the `[captions]` settings that shape text)."""
 
-    style: str = "v6"
+    style: str = "v6"  # a vocabulary: a shipped one's name, or a TOML file
     min_bucket: int = 1
     rating_tags: Mapping[str, str] = field(
         default_factory=lambda: {
@@ -60,11 +64,24 @@ class CaptionRules:
     underscores_to_spaces: bool = True
     escape_parentheses: bool = True
     keep_tokens_separator: str = ""
+    # What `style` names, read once (or from a manifest's copy of it: see rules_of).
+    vocabulary: Vocabulary | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.style not in STYLES:
-            raise ValueError(f"unknown caption style {self.style!r}: choose {', '.join(STYLES)}")
+        if self.vocabulary is None:
+            object.__setattr__(self, "vocabulary", resolve(self.style))
         check_bucket(self.min_bucket, "the minimum bucket")
+
+    @property
+    def words(self) -> Vocabulary:
+        """The vocabulary (never None once built)."""
+        assert self.vocabulary is not None
+        return self.vocabulary
+
+    @property
+    def ratings(self) -> dict[str, str]:
+        """Each rating's tag: the vocabulary's where it has its own, else [captions]'."""
+        return {**dict(self.rating_tags), **dict(self.words.rating_tags)}
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> CaptionRules:
@@ -82,80 +99,120 @@ class CaptionRules:
             "underscores_to_spaces": self.underscores_to_spaces,
             "escape_parentheses": self.escape_parentheses,
             "keep_tokens_separator": self.keep_tokens_separator,
+            "vocabulary": self.words.describe(),
         }
+
+    @classmethod
+    def described(cls, caption: dict) -> CaptionRules:
+        """The rules a manifest's `caption` entry describes (its own copy of the vocabulary,
+        so a user's file may since have moved or changed)."""
+        given = caption.get("vocabulary")
+        vocabulary = from_description(given) if given else None
+        return cls(**{k: caption[k] for k in rule_names()}, vocabulary=vocabulary)
 
 
 def rule_names() -> tuple[str, ...]:
-    """The names of CaptionRules' fields: the `[captions]` settings and manifest entries that
-    shape a caption."""
-    return tuple(f.name for f in fields(CaptionRules))
+    """The names of CaptionRules' fields that are `[captions]` settings and manifest entries
+    shaping a caption."""
+    return tuple(f.name for f in fields(CaptionRules) if f.name != "vocabulary")
 
 
 def score_tags(bucket: int, style: str, min_bucket: int = 1) -> list[str]:
     """The score tags of a bucket (at or above `min_bucket`) in a style."""
+    return bucket_tags(resolve(style).bucket_family, bucket, min_bucket)
+
+
+def bucket_tags(family: Family | None, bucket: int, min_bucket: int = 1) -> list[str]:
+    """A bucket family's tags for `bucket`: its own, then (with `up`) each lower bucket's
+    down to `min_bucket`; none without a bucket family."""
     check_bucket(bucket)
     if bucket < check_bucket(min_bucket, "the minimum bucket"):
         raise ValueError(f"bucket {bucket} is below the minimum bucket {min_bucket}")
-    if style == "v6":
-        return [
-            f"score_{bucket}",
-            *(f"score_{n}_up" for n in range(bucket - 1, min_bucket - 1, -1)),
-        ]
-    if style == "v7":
-        return [f"score_{bucket}"]
-    if style == "none":
+    if family is None:
         return []
-    raise ValueError(f"unknown caption style {style!r}: choose {', '.join(STYLES)}")
+    lower = range(bucket - 1, min_bucket - 1, -1) if family.up else ()
+    return [family.tag.format(n=bucket), *(family.up.format(n=n) for n in lower)]
+
+
+def _placed(item: Family | str, rules: CaptionRules, frame: pl.DataFrame) -> pl.Expr:
+    """The tags one placed item gives each row (null where none)."""
+    if item == "rating":
+        return pl.col("rating").replace_strict(rules.ratings, return_dtype=pl.String)
+    if item == "source":
+        return pl.col("site").replace_strict(
+            dict(rules.source_tags), default=None, return_dtype=pl.String
+        )
+    assert isinstance(item, Family)
+    if item.bucketed:
+        texts = {
+            b: ", ".join(bucket_tags(item, b, rules.min_bucket))
+            for b in range(rules.min_bucket, 10)
+        }
+        return pl.col("bucket").replace_strict(texts, return_dtype=pl.String)
+    column = tag_column(item)
+    if column not in frame.columns:
+        raise ValueError(f"the {item.name} tags were not worked out (no {column} column)")
+    return pl.col(column)
+
+
+def _joined(frame: pl.DataFrame, rules: CaptionRules, where: str) -> pl.Expr:
+    parts = [_placed(item, rules, frame) for item in rules.words.placed(where)]
+    if not parts:
+        return pl.repeat(None, pl.len(), dtype=pl.String)
+    joined = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def prefix_varies(rules: CaptionRules) -> bool:
+    """Whether the number of fixed tags varies with more than the bucket and the source tag:
+    a family cut by value in front (a post may have no tag of it), or a rating written as
+    several tags."""
+    words = rules.words
+    cut_in_front = any(f in words.cut_families() for f in words.placed("prefix"))
+    return cut_in_front or any("," in tag for tag in rules.ratings.values())
 
 
 def fixed_prefix(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
-    """`prefix` (score, rating and source tags joined) and `keep_tokens` (how many) of each
-    row of `frame` (bucket, rating, site)."""
-    buckets = range(rules.min_bucket, 10)
-    texts = {b: ", ".join(score_tags(b, rules.style, rules.min_bucket)) or None for b in buckets}
-    counts = {b: len(score_tags(b, rules.style, rules.min_bucket)) for b in buckets}
+    """`prefix` (the tags the vocabulary places in front, joined) and `keep_tokens` (how many
+    comma-separated tokens they are, as kohya counts) of each row of `frame` (bucket, rating,
+    site, and the tag column of each family cut by value)."""
     below = frame.filter(pl.col("bucket") < rules.min_bucket)
     if below.height:
         raise ValueError(f"{below.height} rows lie below the minimum bucket {rules.min_bucket}")
-    source = pl.col("site").replace_strict(
-        dict(rules.source_tags), default=None, return_dtype=pl.String
-    )
+    prefix = _joined(frame, rules, "prefix")
     return frame.select(
-        prefix=pl.concat_str(
-            pl.col("bucket").replace_strict(texts, return_dtype=pl.String),
-            pl.col("rating").replace_strict(dict(rules.rating_tags), return_dtype=pl.String),
-            source,
-            separator=", ",
-            ignore_nulls=True,
-        ),
-        keep_tokens=pl.col("bucket").replace_strict(counts, return_dtype=pl.Int32)
-        + 1
-        + source.is_not_null().cast(pl.Int32),
+        prefix=prefix,
+        keep_tokens=(prefix.str.count_matches(", ", literal=True) + 1).fill_null(0).cast(pl.Int32),
     )
 
 
 def build_captions(frame: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
-    """`frame` (bucket, rating, site and the tag lists) with `caption`, `tags` (the post's own
-    tags as written in the caption), `prefix` (the fixed tags) and `keep_tokens`. The caption
-    joins them with ", ", whatever `keep_tokens_separator` says (see kohya_caption)."""
+    """`frame` (bucket, rating, site, the tag lists, and the tag column of each family cut by
+    value) with `caption`, `tags` (the post's own tags as written in the caption), `prefix`
+    (the fixed tags), `keep_tokens` and `suffix` (the trailing tags). The caption joins them
+    with ", ", whatever `keep_tokens_separator` says (see kohya_caption)."""
     missing = {"bucket", "rating", "site", *TAG_COLUMNS} - set(frame.columns)
     if missing:
         raise ValueError(f"captions need the columns {', '.join(sorted(missing))}")
-    unknown = set(frame["rating"].unique().drop_nulls()) - set(rules.rating_tags)
+    unknown = set(frame["rating"].unique().drop_nulls()) - set(rules.ratings)
     if unknown or frame["rating"].null_count():
         raise ValueError(f"no rating tag for ratings {sorted(unknown) or [None]}")
     # A tag list that is null in every row arrives untyped.
     frame = frame.with_columns(pl.col(c).cast(pl.List(pl.String)) for c in TAG_COLUMNS)
     prefix = fixed_prefix(frame, rules)
+    suffix = frame.select(suffix=_joined(frame, rules, "suffix")).to_series()
     text = tag_text(frame, rules)
     caption = pl.concat_str(
-        prefix["prefix"], pl.when(text != "").then(pl.lit(", ") + text), ignore_nulls=True
+        [prefix["prefix"], pl.when(text != "").then(text), suffix],
+        separator=", ",
+        ignore_nulls=True,
     )
     return frame.with_columns(
         caption=pl.select(caption).to_series(),
         tags=text,
         prefix=prefix["prefix"],
         keep_tokens=prefix["keep_tokens"],
+        suffix=suffix,
     )
 
 

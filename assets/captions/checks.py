@@ -7,14 +7,15 @@ import dagster as dg
 import polars as pl
 
 from assets.captions.assets import caption_shards
-from assets.captions.calibration import active_head, drift, load
+from assets.captions.calibration import active_head, drift, family_report, load
+from assets.captions.captions import CaptionRules
 from assets.captions.export import connect
 from assets.captions.manifest import read
 from assets.captions.paths import calibration_record, export_dir
 from assets.captions.selection import Filter, selection_buckets
 from assets.captions.verify import caption_counts, count_problems, read_export, rules_of
 from orchestration import quality
-from orchestration.plots import markdown_table
+from orchestration.plots import bar_png, markdown_image, markdown_table
 from orchestration.pools import DUCKDB
 from orchestration.profile import Profile
 from orchestration.resources import ScoretagResource
@@ -106,14 +107,17 @@ def caption_shards_manifest(scoretag: ScoretagResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=caption_shards, pool=DUCKDB)
 def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCheckResult:
     """Each bucket's share of the calibration scope is within `[captions]
-    distribution_tolerance` of its share when the head was calibrated; past it, the catalog
-    has drifted from the calibration (`scoretag calibrate --force` makes a new one)."""
+    distribution_tolerance` of its share when the head was calibrated, and so is each tag's
+    share of every family of the exports' vocabularies (quality, aesthetic, period, ...),
+    per site and rating where the family is cut so; past it, the catalog has drifted from
+    the frozen cut-points (`scoretag calibrate --force` makes new ones)."""
     import great_expectations as gx
 
     profile = scoretag.load()
     tolerance = profile.settings.captions.distribution_tolerance
     if not profile.layout.catalog.is_file():
         return dg.AssetCheckResult(passed=True, description="no catalog yet")
+    vocabularies = {v.name: v for v in _vocabularies(profile)}
     with connect(profile.layout.catalog, False, profile.settings.catalog.lock_timeout_s) as con:
         head = active_head(con)
         calibration = load(con, head, calibration_record(profile.layout, head)) if head else None
@@ -121,24 +125,40 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
             why = "no calibrated head" if calibration is None else "how it was made is unknown"
             return dg.AssetCheckResult(passed=True, description=f"nothing to compare: {why}")
         shares = drift(con, calibration)
-    outcome = quality.validate(
-        shares,
-        [
-            gx.expectations.ExpectColumnValuesToBeBetween(
-                column="difference", min_value=0, max_value=tolerance
+        scope = calibration.scope or {"sites": [], "ratings": []}
+        reports = {name: family_report(con, head, v, scope) for name, v in vocabularies.items()}
+    within = [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="difference", min_value=0, max_value=tolerance
+        )
+    ]
+    outcomes = [quality.validate(shares, within, "bucket shares")]
+    metadata = {
+        "head_version": head,
+        "tolerance": tolerance,
+        "largest_difference": float(shares["difference"].max()),
+        "shares": markdown_table(
+            shares.select("bucket", pl.col("then", "now").round(4)).to_dicts()
+        ),
+    }
+    for name, (tags, counts) in reports.items():
+        if tags.height == 0:
+            continue
+        outcomes.append(quality.validate(tags, within, f"{name} tag shares"))
+        metadata[f"{name}_largest_difference"] = float(tags["difference"].max())
+        metadata[f"{name}_shares"] = markdown_table(
+            tags.drop("difference").with_columns(pl.col("then", "now").round(4)).to_dicts()
+        )
+        for family, found in counts.items():
+            title = f"{name} {family} tags now, head {head}"
+            metadata[f"{name}_{family}_tags"] = markdown_image(
+                bar_png(found, title, family), f"{family} tags"
             )
-        ],
-        "bucket shares",
-    )
-    return quality.check_result(
-        [outcome],
-        metadata={
-            "head_version": head,
-            "tolerance": tolerance,
-            "largest_difference": float(shares["difference"].max()),
-            "shares": markdown_table(
-                shares.select("bucket", pl.col("then", "now").round(4)).to_dicts()
-            ),
-        },
-        severity=dg.AssetCheckSeverity.WARN,
-    )
+    return quality.check_result(outcomes, metadata=metadata, severity=dg.AssetCheckSeverity.WARN)
+
+
+def _vocabularies(profile: Profile) -> list:
+    """The vocabularies of the configured style and of every export made."""
+    found = [CaptionRules.from_settings(profile.settings.captions).words]
+    found += [rules_of(manifest).words for _, manifest in _exports(profile).values()]
+    return found

@@ -21,15 +21,18 @@ from assets.captions import incremental, simpletuner
 from assets.captions import manifest as manifests
 from assets.captions.buckets import Calibration
 from assets.captions.calibration import (
+    CalibrationNeeded,
     Policy,
     active_head,
     compute,
+    family_cuts,
     load,
     policy_warning,
     prepare,
     store,
 )
-from assets.captions.captions import CaptionRules, build_captions, score_tags
+from assets.captions.captions import CaptionRules, bucket_tags, build_captions, prefix_varies
+from assets.captions.families import Cuts, with_tags
 from assets.captions.formats import HF_SCHEMA, ROW_COLUMNS
 from assets.captions.lookup import keys_of
 from assets.captions.selection import Filter, Located, select_posts, with_images
@@ -37,10 +40,6 @@ from assets.captions.shards import Outcome, Target, write_shards
 from assets.captions.sizes import SIZED, read_sizes
 from assets.catalog import lock
 from orchestration.clock import Clock
-
-
-class CalibrationNeeded(RuntimeError):
-    """The active head has no cut-points yet, and the catalog was opened read-only."""
 
 
 @dataclass(frozen=True)
@@ -140,12 +139,15 @@ def export_catalog(
                 raise CalibrationNeeded(head)
             calibration = calibrate(con, head, request.policy, request.record, now)
         warning = policy_warning(calibration, request.policy)
-        header = _header(head, calibration, request, images.root)
+        words = request.rules.words
+        cuts = family_cuts(con, head, words, request.policy.scope(), writable, now)
+        header = _header(head, calibration, request, images.root, cuts)
         digests = incremental.shape(header, target, images.root)
         previous = manifests.read(target.out) if target.out.is_dir() else None
         layout = incremental.plan(con, previous, digests, target, head, request.full)
         clock.lap("plan")
         posts = select_posts(con, head, request.where, None if layout.full else layout.ranges())
+        posts = with_tags(posts, words.cut_families(), cuts)
         clock.lap("select")
     located = _located(posts, target.fmt, images, not layout.full)
     clock.lap("locate")
@@ -248,19 +250,35 @@ def _describe(result: Result, request: Request) -> str:
 
 
 def _keep_tokens(rules: CaptionRules) -> dict:
+    """How many tags each caption keeps in front, as kohya counts them: per bucket (its
+    bucket tags and the rating tag), one more on the sites with a source tag; where the
+    fixed tags vary otherwise (prefix_varies), each row's keep_tokens and each kohya subset
+    say it."""
+    words = rules.words
+    if prefix_varies(rules):
+        return {"per_row": True, "prefix": list(words.prefix)}
+    rating = int("rating" in words.prefix)
     per_bucket = {
-        str(b): len(score_tags(b, rules.style, rules.min_bucket)) + 1
+        str(b): len(bucket_tags(words.bucket_family, b, rules.min_bucket)) + rating
         for b in range(rules.min_bucket, 10)
     }
-    return {"by_bucket": per_bucket, "plus_one_on_sites": sorted(rules.source_tags)}
+    sources = sorted(rules.source_tags) if "source" in words.prefix else []
+    return {"by_bucket": per_bucket, "plus_one_on_sites": sources}
 
 
-def _header(head: str, calibration: Calibration, request: Request, image_root: Path) -> dict:
+def _header(
+    head: str,
+    calibration: Calibration,
+    request: Request,
+    image_root: Path,
+    cuts: dict[str, Cuts],
+) -> dict:
     """What the manifest says of how its shards were made (the counts go in later)."""
     header = {
         "scoretag_export": 1,
         "head_version": head,
         "calibration": calibration.describe(),
+        "tag_calibrations": {name: c.record() for name, c in cuts.items()},
         "caption": {**request.rules.describe(), "keep_tokens": _keep_tokens(request.rules)},
         "filter": request.where.describe(),
         "command": request.command,

@@ -130,8 +130,9 @@ def _json_string(column: str) -> pl.Expr:
 
 
 def kohya_caption(captioned: pl.DataFrame, separator: str) -> pl.Series:
-    """The caption as sd-scripts and OneTrainer read it, from `prefix` (the fixed tags) and
-    `tags`: `separator` (`keep_tokens_separator`) between them where set, else ", ";
+    """The caption as sd-scripts and OneTrainer read it, from `prefix` (the fixed tags),
+    `tags` and `suffix` (the vocabulary's trailing tags): `separator`
+    (`keep_tokens_separator`) between the fixed tags and the rest where set, else ", ";
     parentheses plain, as both tokenize the caption as written (no prompt syntax)."""
     joiner = f" {separator} " if separator else ", "
     tags = (
@@ -139,20 +140,28 @@ def kohya_caption(captioned: pl.DataFrame, separator: str) -> pl.Series:
         .str.replace_all(r"\(", "(", literal=True)
         .str.replace_all(r"\)", ")", literal=True)
     )
+    suffix = pl.col("suffix") if "suffix" in captioned.columns else pl.lit(None, pl.String)
+    rest = pl.concat_str(
+        [pl.when(tags != "").then(tags), suffix], separator=", ", ignore_nulls=True
+    )
     text = pl.concat_str(
-        pl.col("prefix"), pl.when(tags != "").then(pl.lit(joiner) + tags), ignore_nulls=True
+        [pl.col("prefix"), pl.when(rest != "").then(rest)], separator=joiner, ignore_nulls=True
     )
     return captioned.select(text.alias("caption")).to_series()
 
 
-def kohya_group(source_sites: list[str]) -> pl.Expr:
+def kohya_group(source_sites: list[str], keep_tokens: pl.Expr | None = None) -> pl.Expr:
     """The folder (and subset) of each row: `1_score_<bucket>`, with `_source` for the sites
-    given a source tag (one more fixed tag). `1_` is the repeats that `--train_data_dir`
-    reads from a folder's name (config_util.py, generate_dreambooth_subsets_config_by_subdirs)."""
+    given a source tag (one more fixed tag), and `_keep<n>` where the vocabulary's fixed tags
+    vary otherwise (`keep_tokens`: families cut by value, ratings of several tags). `1_` is
+    the repeats that `--train_data_dir` reads from a folder's name (config_util.py,
+    generate_dreambooth_subsets_config_by_subdirs)."""
+    keep = pl.lit("") if keep_tokens is None else pl.lit("_keep") + keep_tokens.cast(pl.String)
     return pl.concat_str(
         pl.lit("1_score_"),
         pl.col("bucket").cast(pl.String),
         pl.when(pl.col("site").is_in(source_sites)).then(pl.lit("_source")).otherwise(pl.lit("")),
+        keep,
     )
 
 

@@ -172,7 +172,7 @@ def head_pairs(
 
 def post_captions(posts: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
     """post_key and `caption`: each post's caption under `rules` without score tags."""
-    plain = replace(rules, style="none", min_bucket=1)
+    plain = replace(rules, style="none", min_bucket=1, vocabulary=None)
     built = build_captions(posts.with_columns(bucket=pl.lit(9, pl.Int32)), plain)
     return built.select("post_key", "caption")
 

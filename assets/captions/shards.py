@@ -40,7 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.captions import manifest as manifests
-from assets.captions.captions import CaptionRules, build_captions, fixed_prefix
+from assets.captions.captions import CaptionRules, build_captions, fixed_prefix, prefix_varies
 from assets.captions.formats import (
     KOHYA_FORMATS,
     KOHYA_IMAGE_EXTS,
@@ -265,7 +265,13 @@ def _write_pieces(
 def _grouped(rows: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
     """`rows` with `folder` (the caption group: one keep_tokens each), best bucket first, in
     export order within a group."""
-    rows = rows.with_columns(folder=kohya_group(sorted(rules.source_tags)))
+    keep = None
+    if prefix_varies(rules):
+        keep = pl.Series(fixed_prefix(rows, rules)["keep_tokens"])
+        rows = rows.with_columns(_keep=keep)
+        keep = pl.col("_keep")
+    rows = rows.with_columns(folder=kohya_group(sorted(rules.source_tags), keep))
+    rows = rows.drop("_keep", strict=False)
     return rows.sort("bucket", "folder", descending=[True, False], maintain_order=True)
 
 

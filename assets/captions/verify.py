@@ -5,18 +5,20 @@ checksums. Plain numbers, for GX expectations to judge.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from assets.captions import manifest as manifests
-from assets.captions.captions import CaptionRules, fixed_prefix, rule_names, score_tags
+from assets.captions.captions import CaptionRules, bucket_tags
 from assets.captions.formats import read_rows
+from assets.captions.vocabulary import Family
 
 
 def rules_of(manifest: dict) -> CaptionRules:
-    caption = manifest["caption"]
-    return CaptionRules(**{k: caption[k] for k in rule_names()})
+    return CaptionRules.described(manifest["caption"])
 
 
 def read_export(out: Path, manifest: dict) -> pl.DataFrame:
@@ -41,38 +43,70 @@ def read_export(out: Path, manifest: dict) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema={**empty, "shard": pl.String})
 
 
-def _score_text(rules: CaptionRules) -> dict[int, str]:
-    return {
-        b: ", ".join(score_tags(b, rules.style, rules.min_bucket))
-        for b in range(rules.min_bucket, 10)
-    }
+def _alternatives(words: list[str]) -> str:
+    # Longest first: "score_9, score_8_up" must not stop at "score_9".
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+def _items(rules: CaptionRules, where: str, bucket, rating, site) -> list[tuple[str, bool]]:
+    """(pattern, required) of each item the vocabulary places in the prefix or suffix: a
+    row's own bucket, rating and source tags where the row says them, else any of them."""
+    items = []
+    for item in rules.words.placed(where):
+        if item == "rating":
+            words = [rules.ratings[rating]] if rating else list(rules.ratings.values())
+            items.append((_alternatives(words), True))
+        elif item == "source":
+            sources = dict(rules.source_tags)
+            words = [sources[site]] if site in sources else ([] if site else list(sources.values()))
+            if words:
+                items.append((_alternatives(words), site is not None))
+        elif isinstance(item, Family) and item.bucketed:
+            buckets = [bucket] if bucket else range(rules.min_bucket, 10)
+            texts = [", ".join(bucket_tags(item, b, rules.min_bucket)) for b in buckets]
+            items.append((_alternatives(texts), True))
+        else:
+            items.append((_alternatives(item.words()), False))
+    return items
+
+
+def _patterns(rules: CaptionRules, bucket, rating, site) -> tuple[str, str]:
+    """The regular expressions a caption (its separator written as ", ", and ", " added at
+    both ends) must match: its fixed prefix at the start, its trailing tags at the end."""
+    front = "".join(
+        f"(?:{p}), " if required else f"(?:(?:{p}), )?"
+        for p, required in _items(rules, "prefix", bucket, rating, site)
+    )
+    back = "".join(
+        f", (?:{p})" if required else f"(?:, (?:{p}))?"
+        for p, required in _items(rules, "suffix", bucket, rating, site)
+    )
+    return "^, " + front, back + ", $"
 
 
 def wrong_prefix(rows: pl.DataFrame, rules: CaptionRules) -> pl.Series:
-    """True where a caption does not start with its bucket's tags and rating tag. Rows whose
-    format keeps no bucket or rating (kohya's) are judged by what the caption says: score
-    tags of the bucket its first tag names (at or above the minimum), then a rating tag."""
-    known = rows["bucket"].is_not_null() & rows["rating"].is_not_null()
-    wrong = pl.Series([False] * rows.height)
-    if known.any():
-        full = rows.filter(known)
-        expected = fixed_prefix(full, rules)["prefix"]
-        wrong = wrong.scatter(known.arg_true(), ~full["caption"].str.starts_with(expected))
-    if (~known).any():
-        rest = rows.filter(~known)
-        wrong = wrong.scatter((~known).arg_true(), ~_says_its_bucket(rest["caption"], rules))
-    return wrong
-
-
-def _says_its_bucket(captions: pl.Series, rules: CaptionRules) -> pl.Series:
-    lead = pl.lit("")
-    if rules.style != "none":
-        named = pl.col("caption").str.extract(r"^score_(\d)\b").cast(pl.Int32)
-        text = named.replace_strict(_score_text(rules), default=None, return_dtype=pl.String)
-        lead = text + ", "  # null where the first tag names no bucket at or above the minimum
-    ratings = sorted(set(rules.rating_tags.values()))
-    ok = pl.any_horizontal(pl.col("caption").str.starts_with(lead + tag) for tag in ratings)
-    return pl.DataFrame({"caption": captions}).select(ok.fill_null(False)).to_series()
+    """True where a caption does not start with the tags its vocabulary places in front (and
+    end with those it places last): a row's own bucket, rating and source tags where its
+    format keeps them, else any bucket's (at or above the minimum) and any rating's; a family
+    cut by value may give any one of its tags, or none."""
+    text = pl.col("caption").fill_null("")
+    if rules.keep_tokens_separator:
+        text = text.str.replace_all(f" {rules.keep_tokens_separator} ", ", ", literal=True)
+    framed = rows.select(
+        "bucket",
+        "rating",
+        "site",
+        text=pl.lit(", ") + text + pl.lit(", "),
+        row=pl.int_range(pl.len()),
+    )
+    wrong = np.zeros(rows.height, bool)
+    # One pair of patterns per bucket, rating and site seen: a few dozen, each matched over
+    # all its rows at once.
+    for (bucket, rating, site), part in framed.group_by("bucket", "rating", "site"):
+        front, back = _patterns(rules, bucket, rating, site)
+        ok = part["text"].str.contains(front) & part["text"].str.contains(back)
+        wrong[part["row"].to_numpy()] = ~ok.fill_null(False).to_numpy()
+    return pl.Series(wrong)
 
 
 def caption_counts(rows: pl.DataFrame, rules: CaptionRules) -> dict[str, int]:

@@ -14,7 +14,6 @@ from rich.table import Table
 from scoretag.cli.common import console, current_profile
 
 FORMATS = ("parquet", "jsonl", "kohya", "kohya_json", "webdataset", "hf", "preference-pairs")
-STYLES = ("v6", "v7", "none")
 UNTRAINED = "scores from a head on an untrained backbone: no quality signal in these tags"
 
 
@@ -29,7 +28,13 @@ def _listed(text: str | None, what: str) -> tuple[str, ...] | None:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="parquet", show_default=True)
-@click.option("--style", type=click.Choice(STYLES), default=None, help="[default: [captions]]")
+@click.option(
+    "--style",
+    default=None,
+    metavar="NAME|FILE.toml",
+    help="Caption vocabulary: pony-v6 (v6), pony-v7 (v7), animagine, noobai, none, or a "
+    "vocabulary file. [default: [captions] style]",
+)
 @click.option(
     "--min-bucket",
     type=click.IntRange(1, 9),

@@ -5,6 +5,9 @@
 SELECT
     post_key, site, post_id, md5, image_key, rating, width, height, file_ext,
     tags, character_tags, copyright_tags, artist_tags, species_tags, meta_tags,
-    aesthetic_score AS score, bucket, added_seq
+    aesthetic_score AS score, bucket, added_seq,
+    -- what vocabularies' tag families read (assets/captions/families.py)
+    norm_score AS popularity, aesthetic_percentile AS percentile,
+    year(timezone('UTC', created_at))::DOUBLE AS year
 FROM caption_selection($head, $min_bucket, $ratings, $sites)
 ORDER BY added_seq, site, post_id;

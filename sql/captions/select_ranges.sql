@@ -25,12 +25,12 @@ candidates AS MATERIALIZED (
         AND (len($sites) = 0 OR list_contains($sites, p.site))
 ),
 head_scores AS MATERIALIZED (
-    SELECT post_key, score
+    SELECT post_key, score, percentile
     FROM scores
     WHERE head_version = $head AND image_key IN (SELECT image_key FROM shown)
 ),
 scored AS (
-    SELECT c.*, s.score
+    SELECT c.*, s.score, s.percentile
     FROM candidates AS c
     JOIN head_scores AS s ON s.post_key = c.post_key
 ),
@@ -46,7 +46,7 @@ bucketed AS (
         ON c.score >= k.min_score
 ),
 picked AS (
-    SELECT row_id, score, bucket
+    SELECT row_id, score, percentile, bucket
     FROM bucketed
     WHERE bucket >= $min_bucket
     QUALIFY row_number() OVER (
@@ -57,7 +57,8 @@ picked AS (
 SELECT
     p.post_key, p.site, p.post_id, p.md5, p.image_key, p.rating, p.width, p.height,
     p.file_ext, p.tags, p.character_tags, p.copyright_tags, p.artist_tags, p.species_tags,
-    p.meta_tags, k.score, k.bucket, p.added_seq
+    p.meta_tags, k.score, k.bucket, p.added_seq,
+    p.norm_score AS popularity, k.percentile, year(timezone('UTC', p.created_at))::DOUBLE AS year
 FROM posts AS p
 JOIN picked AS k ON k.row_id = p.rowid
 ORDER BY p.added_seq, p.site, p.post_id;

@@ -66,7 +66,10 @@ def test_the_pony_v6_strings():
         (lambda: score_tags(10, "v7"), "bucket must be an integer from 1 to 9"),
         (lambda: score_tags(5, "v8"), "unknown caption style 'v8'"),
         (lambda: score_tags(5, "v6", 0), "the minimum bucket must be an integer from 1 to 9"),
-        (lambda: CaptionRules(style="pony"), "unknown caption style 'pony': choose v6, v7, none"),
+        (
+            lambda: CaptionRules(style="pony"),
+            "unknown caption style 'pony': choose animagine, none, noobai, pony-v6, pony-v7",
+        ),
         (lambda: CaptionRules(min_bucket=10), "the minimum bucket must be"),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scoretag.cli import cli
-from scoretag.cli.export import FORMATS, STYLES
+from scoretag.cli.export import FORMATS, export
 
 
 def _run(home, *args: str):
@@ -62,7 +62,7 @@ def test_calibrate_keeps_cut_points_unless_forced(home):
     ("args", "message"),
     [
         (["--format", "csv"], "'csv' is not one of"),
-        (["--style", "v8"], "'v8' is not one of"),
+        (["--style", "v8"], "unknown caption style 'v8'"),
         (["--min-bucket", "0"], "0 is not in the range 1<=x<=9"),
         (["--min-bucket", "10"], "10 is not in the range 1<=x<=9"),
         (["--ratings", "g,x"], "ratings must be some of g, s, q, e"),
@@ -91,8 +91,11 @@ def test_a_missing_catalog_says_to_run_the_pipeline(tmp_path: Path):
     assert result.exit_code == 1 and "run the pipeline first" in result.output
 
 
-def test_the_cli_knows_every_format_and_style():
-    from assets.captions.captions import STYLES as CAPTION_STYLES
+def test_the_cli_knows_every_format_and_names_every_shipped_vocabulary():
     from assets.captions.formats import FORMATS as EXPORT_FORMATS
+    from assets.captions.vocabulary import shipped
 
-    assert FORMATS == EXPORT_FORMATS and STYLES == CAPTION_STYLES
+    style = next(p for p in export.params if p.name == "style")
+    assert FORMATS == EXPORT_FORMATS
+    assert shipped() == ["animagine", "none", "noobai", "pony-v6", "pony-v7"]
+    assert all(name in style.help for name in shipped())
