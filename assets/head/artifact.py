@@ -2,8 +2,11 @@
 
 The card says what the head needs (backbone identity, input dim, input normalisation), what
 it is (architecture, head type, hyper-parameters), what it learnt from (label count and a
-hash of the labels) and how good it is (metrics). Its `version` is a hash of the weights and
-of everything else on the card but `created_at`: the same training gives the same version.
+hash of the labels) and how good it is (metrics). A head that learnt transformed targets
+(RankGauss) has its transform's knots on the card (`target_transform`): its network's output
+is decoded with them, here, so every caller gets scores on the label scale. Its `version` is
+a hash of the weights and of everything else on the card but `created_at`: the same training
+gives the same version.
 Weights are safetensors; nothing is ever unpickled.
 """
 
@@ -25,6 +28,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from assets.head.network import Architecture, HeadNet, l2_normalize
+from assets.head.targets import from_dict as target_transform
 
 WEIGHTS = "weights.safetensors"
 CARD = "card.json"
@@ -66,6 +70,19 @@ class Head:
     def scorer(self) -> Callable[[np.ndarray], np.ndarray]:
         """`predict` with what it needs from the weights worked out once, for callers that
         score many arrays (one per embedding shard) with the same head."""
+        network = self._network_scorer()
+        transform = target_transform(self.card.get("target_transform"))
+        if transform.kind == "none":
+            return network
+
+        def decoded(embeddings: np.ndarray) -> np.ndarray:
+            # the network scores in the transform's [0, 1]; the label scale, in float32 too
+            return transform.decode(network(embeddings)).astype(np.float32)
+
+        return decoded
+
+    def _network_scorer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The network's own scores in [0, 1], before any target transform's decoding."""
         affine = affine_map(self.net)
         version, dim = self.version, self.input_dim
 

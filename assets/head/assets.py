@@ -17,7 +17,13 @@ from assets.head.models import MLPConfig
 from assets.head.pairfit import PairConfig
 from assets.head.paths import last_training_path, registry
 from assets.head.registry import Registry
-from assets.head.train import TrainingData, TrainSettings, cross_validate, fit_final
+from assets.head.train import (
+    TrainingData,
+    TrainSettings,
+    cross_validate,
+    final_transform,
+    fit_final,
+)
 from assets.labels.assets import manual_labels
 from assets.labels.paths import labels_path, pairs_path
 from assets.labels.resolve import LABELS
@@ -44,7 +50,13 @@ def train_settings(settings: HeadSettings) -> TrainSettings:
     )
     pair = PairConfig(temperature=settings.pair_temperature, weight=settings.pair_weight)
     return TrainSettings(
-        settings.head_type, mlp, settings.folds, settings.seed, settings.train_on, pair
+        settings.head_type,
+        mlp,
+        settings.folds,
+        settings.seed,
+        settings.train_on,
+        pair,
+        settings.target_transform,
     )
 
 
@@ -206,6 +218,8 @@ def aesthetic_head(
     started = time.perf_counter()
     cv = cross_validate(data, config, laion, lambda f: context.log.info(f"fold {f + 1} done"))
     net = fit_final(data, config, cv)
+    # a transform's knots travel on the card: Head.predict decodes the network's scores
+    transform = final_transform(data, config).to_dict()
     seconds = time.perf_counter() - started
     cv_metrics = cv.metrics(data)
     pairs_report = cv.pairs_report(data)
@@ -229,6 +243,7 @@ def aesthetic_head(
             "best_epochs": cv.best_epochs,
         },
         trained_untrained_backbone=not backbone.settings.trained,
+        **({"target_transform": transform} if transform else {}),
         **({"pairs": pairs_report} if pairs_report else {}),
     )
     active, same_backbone = active_head(heads, store.identity)
@@ -273,6 +288,7 @@ def aesthetic_head(
         "labels_used": len(data),
         "labels_without_embedding": joined.without_embedding.height,
         "train_on": settings.train_on,
+        "target_transform": settings.target_transform,
         **pair_counts,
         **pairs_metadata(pairs_report),
         "cv_folds": settings.folds,

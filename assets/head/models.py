@@ -152,16 +152,20 @@ def fit_mlp(
     config: MLPConfig = MLPConfig(),
     seed: int = 0,
     epochs: int | None = None,
+    strata: np.ndarray | None = None,
 ) -> MLPFit:
     """Train on (X, y). With `epochs`, train exactly that many epochs on everything (the
     final head, after cross-validation found the epoch count); otherwise stop early on a
-    validation split and keep the best epoch's weights."""
+    validation split and keep the best epoch's weights. The split is stratified by `strata`
+    (qualities in [0, 1]; default `y`): a head learning transformed targets passes the
+    qualities, so it holds out the same items as the head learning the qualities."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     X_all = torch.from_numpy(np.asarray(X, np.float32))
     y_all = torch.from_numpy(np.asarray(y, np.float32))
     if epochs is None:
-        held = _validation_split(np.asarray(y), config.validation_share, rng)
+        levels = np.asarray(y if strata is None else strata)
+        held = _validation_split(levels, config.validation_share, rng)
         train, val = np.flatnonzero(~held), np.flatnonzero(held)
     else:
         train, val = np.arange(len(y)), np.array([], int)

@@ -12,6 +12,15 @@ help), the linear Davidson fit in "pairs" (and whenever a fold has no rated item
 per post: posts seen only in pairs are dealt to folds too, a pair is held out in the fold
 holding both its posts, and a pair across folds neither trains nor tests in its two folds.
 Whatever `train_on`, every model is scored on the held-out pairs when there are any.
+
+`target_transform` says what the head learns from the ratings (targets.py): the qualities
+("none"), or their RankGauss transform ("rankgauss", fitted per fold on that fold's training
+targets), its predictions mapped back onto the label scale before anything scores them. With
+"rankgauss" the same head without the transform is trained on the same folds beside it
+("head (no transform)"), so the figures show what the transform bought; ridge, the baseline,
+always learns the qualities. RankGauss is for ratings only: `train_on` "pairs" or "both" with
+it is refused (pairs have no targets to rank, and the pairs' temperature is a gap on the
+label scale, which the transform would silently change).
 """
 
 from __future__ import annotations
@@ -27,13 +36,21 @@ import torch
 from assets.head import metrics
 from assets.head.artifact import Head
 from assets.head.folds import fold_pairs, stratified_folds
-from assets.head.models import MLPConfig, MLPFit, fit_mlp, fit_ridge, to_target
+from assets.head.models import MLPConfig, MLPFit, Ridge, fit_mlp, fit_ridge, to_target
 from assets.head.network import HeadNet
 from assets.head.pairfit import Judged, PairConfig, fit_linear_pairs, fit_mlp_pairs
 from assets.head.pairs import Pairs, accuracy, extend_folds, fold_split, pair_folds
+from assets.head.targets import (
+    TARGET_TRANSFORMS,
+    Identity,
+    TargetTransform,
+    fit_transform,
+)
 
 HEAD_TYPES = ("mlp", "ridge")
 TRAIN_ON = ("ratings", "pairs", "both")
+# The row of the head trained without the target transform, beside "head", in the CV table.
+UNTRANSFORMED = "head (no transform)"
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,13 @@ class TrainSettings:
     seed: int = 0
     train_on: str = "ratings"
     pair: PairConfig = PairConfig()
+    target_transform: str = "none"
 
     def hyperparameters(self) -> dict:
         base = {"folds": self.folds, "seed": self.seed}
+        if self.target_transform != "none":
+            # only then, so a head without a transform keeps the card (and version) it had
+            base = {**base, "target_transform": self.target_transform}
         if self.train_on != "ratings":
             # only then, so a head trained on ratings keeps the card (and version) it had
             base = {
@@ -138,6 +159,57 @@ def _check(settings: TrainSettings) -> None:
         raise ValueError(f"head_type {settings.head_type!r}: use one of {HEAD_TYPES}")
     if settings.train_on not in TRAIN_ON:
         raise ValueError(f"train_on {settings.train_on!r}: use one of {TRAIN_ON}")
+    if settings.target_transform not in TARGET_TRANSFORMS:
+        raise ValueError(
+            f"target_transform {settings.target_transform!r}: use one of {TARGET_TRANSFORMS}"
+        )
+    if settings.target_transform != "none" and settings.train_on != "ratings":
+        raise ValueError(
+            f'target_transform {settings.target_transform!r} needs train_on = "ratings" '
+            f"(not {settings.train_on!r}): it transforms ratings, and pairs have none"
+        )
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """One fold's head: predictions on the label scale, and its best epoch (an MLP's)."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    best_epoch: int | None = None
+
+
+def _rated_head(
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: TrainSettings,
+    seed: int,
+    transform: TargetTransform,
+    ridge: Ridge,
+) -> _Fitted:
+    """The head on ratings, learning `transform.encode(y)`; its predictions decoded. `ridge`
+    is the fold's ridge on the qualities: the head itself when there is no transform."""
+    if settings.head_type == "ridge":
+        fit = ridge if transform.kind == "none" else fit_ridge(X, transform.encode(y))
+        return _Fitted(lambda Z: transform.decode(fit.predict(Z)))
+    mlp = fit_mlp(X, transform.encode(y), settings.mlp, seed=seed, strata=y)
+    return _Fitted(lambda Z: transform.decode(mlp.predict(Z)), mlp.best_epoch)
+
+
+def _rated_heads(
+    X: np.ndarray, y: np.ndarray, settings: TrainSettings, seed: int, ridge: Ridge
+) -> dict[str, _Fitted]:
+    """The fold's head ("head") and, when it learns transformed targets, the same head on
+    the qualities (UNTRANSFORMED), on the same training items."""
+    transform = fit_transform(settings.target_transform, y)  # this fold's targets only
+    heads = {"head": _rated_head(X, y, settings, seed, transform, ridge)}
+    if transform.kind != "none":
+        heads[UNTRANSFORMED] = _rated_head(X, y, settings, seed, Identity(), ridge)
+    return heads
+
+
+def _model_names(settings: TrainSettings) -> list[str]:
+    names = ["constant", "ridge", "head"]
+    return [*names, UNTRANSFORMED] if settings.target_transform != "none" else names
 
 
 def _pairs_of(data: TrainingData, settings: TrainSettings) -> Pairs | None:
@@ -178,20 +250,18 @@ def _cross_validate_ratings(
 ) -> CrossValidation:
     y = to_target(data.labels)
     folds = stratified_folds(data.labels, data.sites, settings.folds, settings.seed)
-    names = ["constant", "ridge", "head"]
-    predictions = {name: np.zeros(len(y)) for name in names}
+    predictions = {name: np.zeros(len(y)) for name in _model_names(settings)}
     result = CrossValidation(predictions, folds)
     for fold, (train, test) in enumerate(fold_pairs(folds, settings.folds)):
         predictions["constant"][test] = y[train].mean()
         ridge = fit_ridge(data.X[train], y[train])
         result.ridge_alphas.append(ridge.alpha)
         predictions["ridge"][test] = ridge.predict(data.X[test])
-        if settings.head_type == "mlp":
-            fit = fit_mlp(data.X[train], y[train], settings.mlp, seed=settings.seed + fold)
-            result.best_epochs.append(fit.best_epoch)
-            predictions["head"][test] = fit.predict(data.X[test])
-        else:
-            predictions["head"][test] = predictions["ridge"][test]
+        heads = _rated_heads(data.X[train], y[train], settings, settings.seed + fold, ridge)
+        for name, fitted in heads.items():
+            predictions[name][test] = fitted.predict(data.X[test])
+        if heads["head"].best_epoch is not None:
+            result.best_epochs.append(heads["head"].best_epoch)
         on_fold(fold)
     return result
 
@@ -214,7 +284,7 @@ def _cross_validate_with_pairs(
     X_items = _items(data, pairs)
     item_folds = extend_folds(folds, len(X_items) - n, k, settings.seed)
     judged = Judged(pairs.first, pairs.second, pairs.outcome)
-    predictions = {name: np.zeros(n) for name in ("constant", "ridge", "head")}
+    predictions = {name: np.zeros(n) for name in _model_names(settings)}
     scores = {name: np.zeros(len(X_items)) for name in predictions}
     result = CrossValidation(predictions, folds, item_scores=scores, item_folds=item_folds)
     for fold, (train, test) in enumerate(fold_pairs(folds, k)):
@@ -237,14 +307,18 @@ def _cross_validate_with_pairs(
         result.ridge_alphas.append(ridge.alpha)
         predictions["ridge"][test] = ridge.predict(data.X[test])
         scores["ridge"][extra] = ridge.predict(X_items[extra])
-        if settings.head_type == "ridge":
-            predictions["head"][test] = predictions["ridge"][test]
-            scores["head"][extra] = scores["ridge"][extra]
+        if settings.target_transform != "none":  # train_on "ratings": _check saw to it
+            heads = _rated_heads(data.X[train], y[train], settings, settings.seed + fold, ridge)
+        elif settings.head_type == "ridge":
+            heads = {"head": _Fitted(ridge.predict)}
         else:
             fit = _fit_fold_mlp(data, X_items, y, train, train_pairs, settings, fold)
-            result.best_epochs.append(fit.best_epoch)
-            predictions["head"][test] = fit.predict(data.X[test])
-            scores["head"][extra] = fit.predict(X_items[extra])
+            heads = {"head": _Fitted(fit.predict, fit.best_epoch)}
+        for name, fitted in heads.items():
+            predictions[name][test] = fitted.predict(data.X[test])
+            scores[name][extra] = fitted.predict(X_items[extra])
+        if heads["head"].best_epoch is not None:
+            result.best_epochs.append(heads["head"].best_epoch)
         on_fold(fold)
     for name in predictions:
         scores[name][:n] = predictions[name]
@@ -269,16 +343,25 @@ def _fit_fold_mlp(
     return fit_mlp_pairs(X_items, targets, pairs, settings.mlp, settings.pair, seed=seed)
 
 
+def final_transform(data: TrainingData, settings: TrainSettings) -> TargetTransform:
+    """The final head's target transform, fitted on every label: the head's card keeps it
+    (`to_dict`), and its scores are decoded with it (artifact.Head.predict)."""
+    _check(settings)
+    return fit_transform(settings.target_transform, to_target(data.labels))
+
+
 def fit_final(data: TrainingData, settings: TrainSettings, cv: CrossValidation) -> HeadNet:
     """The head on every label: an MLP trains for the median of the folds' best epoch
-    counts (there is no held-out data left to stop on)."""
+    counts (there is no held-out data left to stop on). With a target transform the network
+    learns `final_transform(...).encode` of the qualities; decode its scores with it."""
     y = to_target(data.labels)
     pairs = _pairs_of(data, settings)
     if settings.train_on == "ratings" or pairs is None:
+        target = final_transform(data, settings).encode(y)
         if settings.head_type == "ridge":
-            return fit_ridge(data.X, y).net()
+            return fit_ridge(data.X, target).net()
         epochs = max(1, int(np.median(cv.best_epochs)))
-        return fit_mlp(data.X, y, settings.mlp, seed=settings.seed, epochs=epochs).net
+        return fit_mlp(data.X, target, settings.mlp, seed=settings.seed, epochs=epochs).net
     X_items = _items(data, pairs)
     judged = Judged(pairs.first, pairs.second, pairs.outcome)
     if settings.head_type == "ridge":
@@ -296,14 +379,16 @@ def fit_final(data: TrainingData, settings: TrainSettings, cv: CrossValidation) 
 
 @dataclass
 class Trained:
-    """A head fit by `fit_head`: `predict` gives scores in [0, 1] of (n, dim) embeddings."""
+    """A head fit by `fit_head`: `predict` gives scores in [0, 1] of (n, dim) embeddings
+    (the network's output decoded by its target transform, when it learnt one)."""
 
     net: HeadNet
+    transform: TargetTransform = Identity()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             scores = self.net.score(torch.from_numpy(np.asarray(X, np.float32)))
-        return scores.numpy().astype(np.float64)
+        return self.transform.decode(scores.numpy().astype(np.float64))
 
 
 def fit_head(
@@ -317,7 +402,8 @@ def fit_head(
     `pairs` (indices into the rows of X and outcomes, pairs.WON/LOST/TIE for `first`), or on
     both. What is given decides what it learns from (`settings.train_on` is not read); an MLP
     stops early on a validation split, as in each fold of `cross_validate`. A ridge head
-    given ratings fits them (the ratings baseline) and fits pairs only when there are none."""
+    given ratings fits them (the ratings baseline) and fits pairs only when there are none.
+    `settings.target_transform` is read: a transform other than "none" needs ratings alone."""
     _check(settings)
     X = np.asarray(X, np.float32)
     y = np.full(len(X), np.nan) if labels is None else to_target(labels)
@@ -325,9 +411,17 @@ def fit_head(
     if pairs is None or not len(pairs):
         if not rated.size:
             raise ValueError("fit_head needs labels, pairs or both")
+        transform = fit_transform(settings.target_transform, y[rated])
+        target = transform.encode(y[rated])
         if settings.head_type == "ridge":
-            return Trained(fit_ridge(X[rated], y[rated]).net())
-        return Trained(fit_mlp(X[rated], y[rated], settings.mlp, seed=settings.seed).net)
+            return Trained(fit_ridge(X[rated], target).net(), transform)
+        fit = fit_mlp(X[rated], target, settings.mlp, seed=settings.seed, strata=y[rated])
+        return Trained(fit.net, transform)
+    if settings.target_transform != "none":
+        raise ValueError(
+            f"target_transform {settings.target_transform!r} transforms ratings: "
+            "fit_head with pairs needs target_transform = 'none'"
+        )
     if settings.head_type == "ridge":
         if rated.size:
             return Trained(fit_ridge(X[rated], y[rated]).net())

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from assets.head.gate import decide
 from assets.head.models import MLPConfig, fit_mlp, fit_ridge, to_target
 from assets.head.planted import planted
-from assets.head.train import TrainingData, TrainSettings, cross_validate, fit_final
+from assets.head.train import (
+    UNTRANSFORMED,
+    TrainingData,
+    TrainSettings,
+    cross_validate,
+    fit_final,
+)
 
 FAST = MLPConfig(hidden=(64,), max_epochs=60, patience=6, batch_size=256, lr=3e-3)
 
@@ -88,3 +95,89 @@ def test_bradley_terry_term_trains_and_ranks(data):
     from scipy.stats import spearmanr
 
     assert spearmanr(fit.predict(data.X[1500:]), y[1500:])[0] > 0.5
+
+
+RANKGAUSS = dict(folds=3, seed=0, target_transform="rankgauss")
+TINY = MLPConfig(hidden=(16,), max_epochs=12, patience=3, batch_size=128, lr=5e-3)
+
+
+def _first(data: TrainingData, n: int) -> TrainingData:
+    return TrainingData(
+        data.X[:n], data.labels[:n], data.sites[:n], data.ratings[:n], data.post_keys[:n]
+    )
+
+
+@pytest.mark.parametrize("head_type", ["mlp", "ridge"])
+def test_rankgauss_is_reported_beside_the_same_head_without_it(data, head_type):
+    small = _first(data, 600)
+    plain = cross_validate(small, TrainSettings(head_type, TINY, folds=3, seed=0))
+    both = cross_validate(small, TrainSettings(head_type, TINY, **RANKGAUSS))
+    assert set(plain.predictions) == {"constant", "ridge", "head"}  # "none": nothing extra
+    assert list(both.predictions) == ["constant", "ridge", "head", UNTRANSFORMED]
+    # the untransformed row is exactly the head trained without the transform, same folds
+    assert np.array_equal(both.predictions[UNTRANSFORMED], plain.predictions["head"])
+    assert np.array_equal(both.predictions["ridge"], plain.predictions["ridge"])
+    assert not np.array_equal(both.predictions["head"], plain.predictions["head"])
+    assert both.predictions["head"].min() >= 0.0 and both.predictions["head"].max() <= 1.0
+    scores = both.metrics(small)
+    assert scores["head"]["overall"]["spearman"] > 0.3  # a tiny MLP: the signal, not its size
+    assert scores[UNTRANSFORMED]["overall"] == plain.metrics(small)["head"]["overall"]
+
+
+def test_each_folds_transform_sees_only_its_training_targets(data, monkeypatch):
+    import assets.head.train as train
+
+    seen = []
+    real = train.fit_transform
+
+    def spy(kind, y):
+        seen.append(np.sort(np.asarray(y)))
+        return real(kind, y)
+
+    monkeypatch.setattr(train, "fit_transform", spy)
+    small = _first(data, 300)
+    cv = cross_validate(small, TrainSettings("ridge", **RANKGAUSS))
+    y = to_target(small.labels)
+    assert len(seen) == 3
+    for fold, targets in enumerate(seen):
+        assert np.array_equal(targets, np.sort(y[cv.folds != fold]))
+
+
+@pytest.mark.parametrize("head_type", ["mlp", "ridge"])
+def test_a_saved_rankgauss_head_predicts_the_same_after_reload(data, head_type, tmp_path):
+    from assets.head.artifact import build_card, load_head, save_head
+    from assets.head.train import final_transform
+
+    small = _first(data, 600)
+    settings = TrainSettings(head_type, TINY, **RANKGAUSS)
+    cv = cross_validate(small, settings)
+    net = fit_final(small, settings, cv)
+    transform = final_transform(small, settings)
+    saved = save_head(net, build_card(net, target_transform=transform.to_dict()), tmp_path / "h")
+    loaded = load_head(tmp_path / "h")
+    X = data.X[2000:]
+    predicted = saved.predict(X)
+    assert np.array_equal(loaded.predict(X), predicted)
+    with torch.inference_mode():
+        raw = net.score(torch.nn.functional.normalize(torch.from_numpy(X), dim=-1)).numpy()
+    assert np.allclose(predicted, transform.decode(raw), atol=1e-6)
+    assert not np.allclose(predicted, raw, atol=1e-3)  # the knots were applied
+    from scipy.stats import spearmanr
+
+    assert spearmanr(predicted, data.labels[2000:])[0] > 0.5
+
+
+def test_rankgauss_refuses_pairs_and_fit_head_applies_it(data):
+    from assets.head.pairfit import Judged
+    from assets.head.train import fit_head
+
+    with pytest.raises(ValueError, match='needs train_on = "ratings"'):
+        cross_validate(data, TrainSettings("ridge", train_on="both", target_transform="rankgauss"))
+    settings = TrainSettings("ridge", target_transform="rankgauss")
+    trained = fit_head(data.X[:500], data.labels[:500], settings=settings)
+    assert trained.transform.kind == "rankgauss"
+    scores = trained.predict(data.X[2000:])
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
+    pairs = Judged(np.array([0]), np.array([1]), np.array([1]))
+    with pytest.raises(ValueError, match="transforms ratings"):
+        fit_head(data.X[:500], data.labels[:500], pairs, settings=settings)
