@@ -71,8 +71,9 @@ def _items(rules: CaptionRules, where: str, bucket, rating, site) -> list[tuple[
 
 
 def _patterns(rules: CaptionRules, bucket, rating, site) -> tuple[str, str]:
-    """The regular expressions a caption (its separator written as ", ", and ", " added at
-    both ends) must match: its fixed prefix at the start, its trailing tags at the end."""
+    """The regular expressions a caption must match: its fixed prefix at the start (the
+    caption framed by ", " at both ends), and its trailing tags (the caption's tail from
+    its first trailing word on, see _tails) as a whole."""
     front = "".join(
         f"(?:{p}), " if required else f"(?:(?:{p}), )?"
         for p, required in _items(rules, "prefix", bucket, rating, site)
@@ -81,30 +82,55 @@ def _patterns(rules: CaptionRules, bucket, rating, site) -> tuple[str, str]:
         f", (?:{p})" if required else f"(?:, (?:{p}))?"
         for p, required in _items(rules, "suffix", bucket, rating, site)
     )
-    return "^, " + front, back + ", $"
+    return "^, " + front, "^" + back + "$"
+
+
+def _tails(text: pl.Series, rules: CaptionRules) -> pl.Series:
+    """Each caption's tail: ", " and the tags from the first one the vocabulary places after
+    the post's tags on ("" without any). A post's own tag is never one of them, so whatever
+    follows the first must be the vocabulary's trailing tags, in order."""
+    words = sorted({w for item in rules.words.placed("suffix") for w in _words_of(item, rules)})
+    tokens = pl.DataFrame({"tok": text.str.split(", ")}).with_row_index("row").explode("tok")
+    tokens = tokens.with_columns(
+        trailing=pl.col("tok").is_in(words).cum_max().over("row").fill_null(False)
+    )
+    tails = (
+        tokens.group_by("row", maintain_order=True)
+        .agg(pl.col("tok").filter(pl.col("trailing")))
+        .select(pl.col("tok").list.join(", "))
+        .to_series()
+    )
+    return pl.select(
+        pl.when(tails != "").then(pl.lit(", ") + tails).otherwise(pl.lit(""))
+    ).to_series()
+
+
+def _words_of(item, rules: CaptionRules) -> list[str]:
+    if item == "rating":
+        return [w for tag in rules.ratings.values() for w in tag.split(", ")]
+    if item == "source":
+        return list(dict(rules.source_tags).values())
+    return item.words()
 
 
 def wrong_prefix(rows: pl.DataFrame, rules: CaptionRules) -> pl.Series:
-    """True where a caption does not start with the tags its vocabulary places in front (and
-    end with those it places last): a row's own bucket, rating and source tags where its
-    format keeps them, else any bucket's (at or above the minimum) and any rating's; a family
-    cut by value may give any one of its tags, or none."""
+    """True where a caption does not start with the tags its vocabulary places in front, or
+    does not end with those it places last: a row's own bucket, rating and source tags where
+    its format keeps them, else any bucket's (at or above the minimum) and any rating's; a
+    family cut by value may give any one of its tags, or none."""
     text = pl.col("caption").fill_null("")
     if rules.keep_tokens_separator:
         text = text.str.replace_all(f" {rules.keep_tokens_separator} ", ", ", literal=True)
-    framed = rows.select(
-        "bucket",
-        "rating",
-        "site",
-        text=pl.lit(", ") + text + pl.lit(", "),
-        row=pl.int_range(pl.len()),
+    plain = rows.select(text).to_series()
+    framed = rows.select("bucket", "rating", "site", row=pl.int_range(pl.len())).with_columns(
+        text=pl.lit(", ") + plain + pl.lit(", "), tail=_tails(plain, rules)
     )
     wrong = np.zeros(rows.height, bool)
     # One pair of patterns per bucket, rating and site seen: a few dozen, each matched over
     # all its rows at once.
     for (bucket, rating, site), part in framed.group_by("bucket", "rating", "site"):
         front, back = _patterns(rules, bucket, rating, site)
-        ok = part["text"].str.contains(front) & part["text"].str.contains(back)
+        ok = part["text"].str.contains(front) & part["tail"].str.contains(back)
         wrong[part["row"].to_numpy()] = ~ok.fill_null(False).to_numpy()
     return pl.Series(wrong)
 
