@@ -69,9 +69,19 @@ def _rules(style: str = "v6", separator: str = "") -> CaptionRules:
     )
 
 
+def _with_family_tags(rows: pl.DataFrame, rules: CaptionRules) -> pl.DataFrame:
+    """Each family cut by value gives the rows its tags in turn (an empty tag: none), so
+    the fixed tags' count varies from row to row as a real export's do."""
+    for family in rules.words.cut_families():
+        turn = {i: tag or None for i, tag in enumerate(family.tags)}
+        picked = (pl.col("post_id") % len(family.tags)).replace_strict(turn, return_dtype=pl.String)
+        rows = rows.with_columns(picked.alias(f"tag_{family.name}"))
+    return rows
+
+
 def _export(tmp_path: Path, fmt: str, rules: CaptionRules, rows=None, **target):
     root = tmp_path / "images"
-    rows = located_rows(root, 12) if rows is None else rows
+    rows = _with_family_tags(located_rows(root, 12) if rows is None else rows, rules)
     out = tmp_path / "out"
     target = Target(fmt, out, 2, image_root=root, **target)
     return rows, out, write_shards(rows, rules, target, {}).manifest
@@ -130,7 +140,7 @@ def _check_caption(caption: str, prefix: list[str], keep: int, separator: str) -
 
 
 @pytest.mark.parametrize("separator", ["", "|||"])
-@pytest.mark.parametrize("style", ["v6", "v7"])
+@pytest.mark.parametrize("style", ["v6", "v7", "noobai"])
 def test_kohya_dataset_config_loads_every_image_once_with_its_tags_once(
     tmp_path: Path, style: str, separator: str
 ):
@@ -294,8 +304,9 @@ def test_a_caption_moving_bucket_leaves_no_stale_file(tmp_path: Path):
     assert (out / "1_score_9" / "danbooru_101.txt").is_file()
 
 
-def test_onetrainer_concepts_one_per_folder_keeping_the_fixed_tags(tmp_path: Path):
-    rules = _rules("v6")
+@pytest.mark.parametrize("style", ["v6", "noobai"])
+def test_onetrainer_concepts_one_per_folder_keeping_the_fixed_tags(tmp_path: Path, style: str):
+    rules = _rules(style)
     rows, out, manifest = _export(tmp_path, "kohya", rules)
     assert manifest["onetrainer"] == "concepts.json"
     concepts = json.loads((out / "concepts.json").read_text())
