@@ -275,7 +275,7 @@ def family_cuts(
         return found
     if not writable:
         missing = sorted(set(keys) - set(found)) or [f.name for f in grouped]
-        raise CalibrationNeeded(f"{head}: {', '.join(missing)}")
+        raise CalibrationNeeded(f"{head} (tag families {', '.join(missing)})")
     values = family_values(con, head)
     made = {f.name: freeze(values, f, scope, now, found.get(f.name)) for f in families}
     _store_cuts(con, head, [c for name, c in made.items() if c != found.get(name)])

@@ -220,14 +220,25 @@ def _report(result, out: Path) -> None:
     default=None,
     help="How cut-points are chosen. [default: [captions] policy]",
 )
-@click.option("--force", is_flag=True, help="Replace the head's stored cut-points.")
-def calibrate(policy: str | None, force: bool) -> None:
-    """Work out and store the active head's score-bucket cut-points.
+@click.option(
+    "--style",
+    default=None,
+    metavar="NAME|FILE.toml",
+    help="The vocabulary whose tag families are calibrated too. [default: [captions] style]",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace the head's stored cut-points (buckets and families)."
+)
+def calibrate(policy: str | None, style: str | None, force: bool) -> None:
+    """Work out and store the active head's score-bucket cut-points, and those of the
+    vocabulary's tag families cut by percentile (quality, aesthetic, ...).
 
     A head keeps its cut-points once made (on its first export, or here), so tags do not move
-    as the catalog grows; --force replaces them, and later exports follow.
+    as the catalog grows; --force replaces them all (every vocabulary's families are made
+    again on their next export), and later exports follow.
     """
-    from assets.captions.calibration import Policy, active_head, load
+    from assets.captions.calibration import Policy, active_head, family_cuts, forget_cuts, load
+    from assets.captions.captions import CaptionRules
     from assets.captions.export import calibrate as store_calibration
     from assets.captions.export import connect
     from assets.captions.paths import calibration_dir, calibration_record
@@ -235,22 +246,46 @@ def calibrate(policy: str | None, force: bool) -> None:
     profile = current_profile()
     chosen = Policy.from_settings(profile.settings.captions, name=policy)
     try:
+        words = CaptionRules.from_settings(profile.settings.captions, style=style).words
         timeout_s = profile.settings.catalog.lock_timeout_s
         with connect(profile.layout.catalog, True, timeout_s) as con:
             head = active_head(con)
             if head is None:
                 raise click.ClickException("no head is active: activate one first")
             calibration = load(con, head, calibration_record(profile.layout, head))
+            now = datetime.now(UTC)
             if calibration is not None and not force:
                 console.print(f"head {head} is calibrated already; --force replaces its cut-points")
             else:
-                now = datetime.now(UTC)
                 calibration = store_calibration(
                     con, head, chosen, calibration_dir(profile.layout), now
                 )
+            if force:
+                forget_cuts(con, head)
+            scope = calibration.scope or chosen.scope()
+            cuts = family_cuts(con, head, words, scope, True, now)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     _print_calibration(calibration)
+    for name, made in cuts.items():
+        _print_family(words.families[name], made)
+
+
+def _print_family(family, cuts) -> None:
+    table = Table(
+        "site",
+        "rating",
+        "tag",
+        f"{family.column} above",
+        "share when made",
+        title=f"{family.name} tags ({family.column}, {family.cuts} cut-points)",
+        title_justify="left",
+    )
+    for group in cuts.groups:
+        starts = [f"{v:.4g}" for v in group.thresholds] + ["-"]
+        for tag, start, share in zip(family.tags, starts, group.shares, strict=True):
+            table.add_row(group.site, group.rating, tag or "(none)", start, f"{share:.1%}")
+    console.print(table)
 
 
 def _print_calibration(calibration) -> None:

@@ -58,6 +58,42 @@ def test_calibrate_keeps_cut_points_unless_forced(home):
     assert forced.exit_code == 0 and "policy quantile" in forced.output
 
 
+def test_export_in_the_animagine_style_and_a_users_vocabulary(home, tmp_path: Path):
+    out = tmp_path / "animagine"
+    first = _run(home, "export", "--format", "jsonl", "--style", "animagine", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["caption"]["vocabulary"]["name"] == "animagine"
+    assert manifest["command"].split(" --style ")[1].startswith("animagine ")
+    captions = {
+        json.loads(line)["caption"]
+        for s in manifest["shards"]
+        for line in (out / s["name"]).read_text().splitlines()
+    }
+    # conftest's danbooru:7, by hand (tests/captions/test_vocabulary.py works the cut-points
+    # out): the 95th percentile of its site and rating, score 0.65, made in 2026.
+    assert (
+        "safe, hatsune miku, vocaloid, artist 7, 1girl, danbooru tag 7, long hair, "
+        "masterpiece, aesthetic, newest" in captions
+    )
+    shown = _run(home, "calibrate", "--style", "animagine")
+    assert shown.exit_code == 0, shown.output
+    assert "quality tags" in shown.output and "period tags" in shown.output
+    assert "masterpiece" in shown.output and "danbooru" in shown.output
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        'prefix = ["era", "rating"]\n[families.era]\ncolumn = "year"\n'
+        'tags = ["modern", "classic"]\nabove = [2015]\n'
+    )
+    own = _run(home, "export", "--format", "jsonl", "--style", str(mine), "--out", str(out / "x"))
+    assert own.exit_code == 0, own.output
+    assert "modern, rating_safe, " in own.output or "modern, rating_explicit" in own.output
+    forced = _run(home, "calibrate", "--style", "animagine", "--force")
+    assert forced.exit_code == 0, forced.output
+    again = _run(home, "export", "--format", "jsonl", "--style", "animagine", "--out", str(out))
+    assert again.exit_code == 0 and "0 written" in again.output  # same data, same cut-points
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
