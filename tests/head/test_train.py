@@ -181,3 +181,23 @@ def test_rankgauss_refuses_pairs_and_fit_head_applies_it(data):
     pairs = Judged(np.array([0]), np.array([1]), np.array([1]))
     with pytest.raises(ValueError, match="transforms ratings"):
         fit_head(data.X[:500], data.labels[:500], pairs, settings=settings)
+
+
+def test_rankgauss_with_pairs_beside_scores_both_heads_on_held_out_pairs(data):
+    """train_on "ratings" with human pairs in the data: both heads score the pairs too."""
+    from dataclasses import replace
+
+    from assets.head.pairs import LOST, WON, Pairs
+
+    small = _first(data, 300)
+    rng = np.random.default_rng(3)
+    first, second = rng.integers(0, 300, 400), rng.integers(0, 300, 400)
+    outcome = np.where(small.labels[first] >= small.labels[second], WON, LOST)
+    paired = replace(small, pairs=Pairs.over(first, second, outcome.astype(float)))
+    cv = cross_validate(paired, TrainSettings("ridge", **RANKGAUSS))
+    plain = cross_validate(paired, TrainSettings("ridge", folds=3, seed=0))
+    scores = cv.metrics(paired)
+    assert set(cv.item_scores) == {"constant", "ridge", "head", UNTRANSFORMED}
+    assert scores[UNTRANSFORMED]["pairs"] == plain.metrics(paired)["head"]["pairs"]
+    assert scores["head"]["pairs"]["pair_accuracy"] > 0.7
+    assert set(cv.pairs_report(paired)["accuracy"]) == set(cv.item_scores)
