@@ -295,6 +295,9 @@ class CaptionSettings(_Strict):
     # The caption vocabulary: a shipped one (pony-v6 alias v6, pony-v7 alias v7, animagine,
     # noobai, none) or a TOML file of one's own (docs/stages/captions.md#vocabularies).
     style: str = "v6"
+    # More vocabularies caption_shards exports every format in, each to its own folder
+    # (`<format>-<style>`), e.g. ["animagine"] beside Pony's tags.
+    also_styles: tuple[str, ...] = ()
     min_bucket: int = Field(default=1, ge=1, le=9)  # lower buckets are not exported
     ratings: tuple[Rating, ...] = RATINGS  # exported ratings
     sites: tuple[Site, ...] = ()  # exported sites; empty: every site
@@ -326,12 +329,13 @@ class CaptionSettings(_Strict):
             raise ValueError("cut points must rise strictly")
         return value
 
-    @field_validator("style")
+    @field_validator("style", "also_styles")
     @classmethod
-    def _known_style(cls, value: str) -> str:
+    def _known_style(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
         from assets.captions.vocabulary import resolve  # a settings error names the problem
 
-        resolve(value)
+        for style in (value,) if isinstance(value, str) else value:
+            resolve(style)
         return value
 
     @field_validator("rating_tags")

@@ -11,7 +11,7 @@ from assets.captions.calibration import active_head, drift, family_report, load
 from assets.captions.captions import CaptionRules
 from assets.captions.export import connect
 from assets.captions.manifest import read
-from assets.captions.paths import calibration_record, export_dir
+from assets.captions.paths import calibration_record, configured_exports, export_dir
 from assets.captions.selection import Filter, selection_buckets
 from assets.captions.verify import caption_counts, count_problems, read_export, rules_of
 from orchestration import quality
@@ -22,9 +22,10 @@ from orchestration.resources import ScoretagResource
 
 
 def _exports(profile: Profile) -> dict[str, tuple]:
-    """(folder, manifest) of each configured format that has been exported."""
+    """(folder, manifest) of each configured export that has been made."""
     found = {}
-    for fmt in profile.settings.captions.formats:
+    settings = profile.settings.captions
+    for fmt in configured_exports(settings.formats, settings.also_styles):
         folder = export_dir(profile.layout, fmt)
         manifest = read(folder)
         if manifest is not None:
@@ -127,12 +128,14 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
         shares = drift(con, calibration)
         scope = calibration.scope or {"sites": [], "ratings": []}
         reports = {name: family_report(con, head, v, scope) for name, v in vocabularies.items()}
-    within = [
-        gx.expectations.ExpectColumnValuesToBeBetween(
-            column="difference", min_value=0, max_value=tolerance
-        )
-    ]
-    outcomes = [quality.validate(shares, within, "bucket shares")]
+    def within() -> list:  # a suite owns its expectations: one list per validation
+        return [
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column="difference", min_value=0, max_value=tolerance
+            )
+        ]
+
+    outcomes = [quality.validate(shares, within(), "bucket shares")]
     metadata = {
         "head_version": head,
         "tolerance": tolerance,
@@ -144,7 +147,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
     for name, (tags, counts) in reports.items():
         if tags.height == 0:
             continue
-        outcomes.append(quality.validate(tags, within, f"{name} tag shares"))
+        outcomes.append(quality.validate(tags, within(), f"{name} tag shares"))
         metadata[f"{name}_largest_difference"] = float(tags["difference"].max())
         metadata[f"{name}_shares"] = markdown_table(
             tags.drop("difference").with_columns(pl.col("then", "now").round(4)).to_dicts()

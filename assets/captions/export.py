@@ -93,6 +93,7 @@ class Result:
     # added (a new index), removed (an index of the previous export gone).
     shards: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+    style_name: str = ""  # the vocabulary the captions speak
 
     @property
     def rows(self) -> int:
@@ -177,6 +178,7 @@ def export_catalog(
         warnings=[warning] if warning else [],
         incremental=not layout.full,
         why=layout.reason,
+        style_name=words.name,
     )
     result.message = _describe(result, request)
     result.examples = examples(located.rows, request.rules)

@@ -11,9 +11,19 @@ from orchestration.storage import Layout
 STAGE = "caption_shards"
 
 
-def export_dir(layout: Layout, fmt: str) -> Path:
-    """The asset's export in one format."""
-    return layout.stage_dir(STAGE) / fmt
+def export_dir(layout: Layout, name: str) -> Path:
+    """The asset's export of one name (configured_exports)."""
+    return layout.stage_dir(STAGE) / name
+
+
+def configured_exports(formats: tuple[str, ...], also: tuple[str, ...]) -> dict[str, tuple]:
+    """The exports caption_shards writes, by name: each format in `[captions] style` (named
+    for the format), and in each of `[captions] also_styles` (named `<format>-<style>`, a
+    vocabulary file by its stem): name -> (format, style or None for `[captions] style`)."""
+    found: dict[str, tuple] = {fmt: (fmt, None) for fmt in formats}
+    for style in also:
+        found.update({f"{fmt}-{Path(style).stem}": (fmt, style) for fmt in formats})
+    return found
 
 
 def calibration_dir(layout: Layout) -> Path:
@@ -26,12 +36,12 @@ def calibration_record(layout: Layout, head: str) -> Path:
     return calibration_dir(layout) / f"{head}.json"
 
 
-def published_dir(layout: Layout, fmt: str) -> Location | None:
-    """Where the asset publishes its export in one format: under the object root when the
-    profile has one (see publish.py), else nowhere."""
+def published_dir(layout: Layout, name: str) -> Location | None:
+    """Where the asset publishes one of its exports: under the object root when the profile
+    has one (see publish.py), else nowhere."""
     if not layout.object_root:
         return None
-    return layout.shared_stage_dir(STAGE) / fmt
+    return layout.shared_stage_dir(STAGE) / name
 
 
 def staging_dir(layout: Layout, url: str) -> Path:

@@ -315,33 +315,41 @@ def print_catalog(profile: Profile) -> None:
 
 
 def print_captions(profile: Profile) -> None:
-    """Each format's export: posts, shards, calibration; then three of its captions."""
+    """Each export: posts, shards, calibration; then three captions of the first, and of
+    the first in each other vocabulary."""
     from assets.captions.manifest import read
-    from assets.captions.paths import export_dir
-    from assets.captions.verify import read_export
+    from assets.captions.paths import configured_exports, export_dir
 
-    shown = None
-    for fmt in profile.settings.captions.formats:
-        folder = export_dir(profile.layout, fmt)
+    settings = profile.settings.captions
+    shown: dict[str, tuple] = {}
+    for name in configured_exports(settings.formats, settings.also_styles):
+        folder = export_dir(profile.layout, name)
         manifest = read(folder)
         if manifest is None:
             continue
         calibration = manifest["calibration"]
         console.print(
-            f"[bold]caption_shards[/] ({fmt}): {manifest['rows']:,} posts in "
+            f"[bold]caption_shards[/] ({name}): {manifest['rows']:,} posts in "
             f"{len(manifest['shards'])} shard(s), style {manifest['caption']['style']}, "
             f"head {manifest['head_version']} calibrated by {calibration['policy']}; "
             f"{folder / 'manifest.json'}",
             soft_wrap=True,
         )
-        shown = shown or (folder, manifest)
-    if shown is None or not shown[1]["shards"]:
+        shown.setdefault(manifest["caption"]["style"], (folder, manifest))
+    for style, (folder, manifest) in shown.items():
+        _print_examples(style, folder, manifest)
+
+
+def _print_examples(style: str, folder, manifest: dict) -> None:
+    from assets.captions.verify import read_export
+
+    if not manifest["shards"]:
         return
-    rows = read_export(*shown).sort("bucket", descending=True, nulls_last=True)
-    console.print("  three captions, best bucket first:")
+    rows = read_export(folder, manifest).sort("bucket", descending=True, nulls_last=True)
+    console.print(f"  three captions in the {style} style, best bucket first:")
     for caption in rows.gather_every(max(1, rows.height // 3)).head(3)["caption"]:
         console.print(f"  {escape(caption)}", soft_wrap=True)
-    if "quality_signal" in shown[1]:
+    if "quality_signal" in manifest:
         console.print(
             "  [yellow]scores from a head on an untrained backbone: no quality signal, so "
             "these score tags mean nothing yet[/]",

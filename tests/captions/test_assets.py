@@ -78,6 +78,17 @@ def test_every_format_is_exported_and_every_check_passes(home, tmp_path: Path):
     }
     for name, evaluation in evaluations.items():
         assert evaluation.passed, (name, evaluation.description)
+    # The demo profile's also_styles: every format again in Animagine's vocabulary, its own
+    # folder, examples, and its families in the distribution check.
+    for fmt in formats:
+        manifest = read(export_dir(home, f"{fmt}-animagine"))
+        assert manifest["caption"]["vocabulary"]["name"] == "animagine"
+    examples = metadata["example_captions_parquet-animagine"].value
+    assert examples.count("- `") == 3 and "newest" in examples and "score_" not in examples
+    shown = evaluations["caption_shards_bucket_distribution"].metadata
+    for family in ("quality", "aesthetic", "period"):
+        assert shown[f"animagine_{family}_tags"].value.startswith(f"![{family} tags](data:image")
+    assert "masterpiece" in shown["animagine_shares"].value
     counts = evaluations["caption_shards_manifest"].metadata
     assert counts["kohya_selection_unaccounted"].value == 0
     assert counts["webdataset_rows_in_manifest"].value == 17
