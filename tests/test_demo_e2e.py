@@ -111,7 +111,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
         "scoretag query top_posts",
         "scores from a head on an untrained backbone: no quality signal",
         "caption_shards (parquet)",  # the export and three of its captions, with a warning
-        "three captions, best bucket first:\n  score_9, score_8_up, score_7_up",
+        "three captions in the v6 style, best bucket first:\n  score_9, score_8_up, score_7_up",
+        "caption_shards (parquet-animagine)",  # the same posts in Animagine's vocabulary
+        "three captions in the animagine style, best bucket first:",
         "these score tags mean nothing yet",
         "make ui",
         str(root / "inbox"),
@@ -152,6 +154,9 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
     assert manifest["head_version"] == first_head and manifest["rows"] > 0
     assert manifest["quality_signal"].startswith("none")
     shards = {p.name: p.stat().st_mtime_ns for p in exported.iterdir()}
+    animagine = read(export_dir(Layout(home=root), "parquet-animagine"))
+    assert animagine["rows"] == manifest["rows"]
+    assert set(animagine["tag_calibrations"]) == {"quality", "aesthetic", "period"}
 
     before = _run_ids(root)
     again = demo_run_once(root)  # nothing changed: nothing ingested or labeled twice
