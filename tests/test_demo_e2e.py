@@ -114,7 +114,7 @@ def test_demo_run_ingests_normalizes_checks_and_summarizes(demo_run: DemoRun):
         "three captions in the v6 style, best bucket first:\n  score_9, score_8_up, score_7_up",
         "caption_shards (parquet-animagine)",  # the same posts in Animagine's vocabulary
         "three captions in the animagine style, best bucket first:",
-        "these score tags mean nothing yet",
+        "tags drawn from the head's scores mean nothing yet",
         "make ui",
         str(root / "inbox"),
         # the two evaluation sets, compared, the broken file listed, the warning given

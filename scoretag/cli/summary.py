@@ -352,7 +352,7 @@ def _print_examples(style: str, folder, manifest: dict) -> None:
     if "quality_signal" in manifest:
         console.print(
             "  [yellow]scores from a head on an untrained backbone: no quality signal, so "
-            "these score tags mean nothing yet[/]",
+            "tags drawn from the head's scores mean nothing yet[/]",
             soft_wrap=True,
         )
 
