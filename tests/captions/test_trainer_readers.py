@@ -279,3 +279,26 @@ def test_simpletuner_loads_the_export_as_configured(home, fmt: str):
         assert caption.startswith("score_")
         with Image.open(home.images / identifier) as img:
             assert ImageOps.exif_transpose(img).size == (width, height) == (4, 3)
+
+
+@pytest.mark.parametrize("style", ["animagine", "noobai"])
+def test_other_vocabularies_load_with_hugging_face_datasets(tmp_path: Path, style: str):
+    rules = CaptionRules(style=style, min_bucket=4)
+    rows = read_sizes(_located(tmp_path / "images")).rows.with_columns(
+        tag_quality=pl.lit("masterpiece"),
+        tag_aesthetic=pl.lit(None, pl.String),  # no tag of the family: nothing written
+        tag_period=pl.lit("newest"),
+    )
+    out = tmp_path / "hf"
+    manifest = write_shards(rows, rules, Target("hf", out, 3), {}).manifest
+    ds = _load("parquet", [out / s["name"] for s in manifest["shards"]], tmp_path)
+    assert ds.num_rows == manifest["rows"] == 6
+    ratings = set(rules.ratings.values())
+    for row in ds:
+        tags = row["caption"].split(", ")
+        if style == "animagine":  # the rating in front (keep_tokens), the families last
+            assert row["caption"].endswith(", masterpiece, newest")
+            assert ", ".join(tags[: row["keep_tokens"]]) in ratings
+        else:  # noobai: quality, period, then the rating, all in front
+            assert tags[:2] == ["masterpiece", "newest"]
+            assert ", ".join(tags[2 : row["keep_tokens"]]) in ratings
