@@ -6,7 +6,10 @@ tags both in their lists and among the tags (as the sites give them), meta tags,
 of the posts Philomena-like with `artist:` tags. The timer covers the calibration (quantile
 cut-points of the scores), the buckets, the captions (v6 score tags, rating and source tags,
 category order, meta tags and a blacklist dropped, underscores, parentheses, duplicates) and
-the parquet shards with their manifest.
+the parquet shards with their manifest. With `style` a vocabulary with families cut by value
+(`animagine`, `noobai`), it also covers their cut-points (quantiles of popularity within each
+site and rating, of the head's score) and each post's tags, as an export's first run makes
+them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import resource
 import shutil
 import tempfile
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,7 @@ import pyarrow as pa
 
 from assets.captions.buckets import bucket_of, starts_for
 from assets.captions.captions import CaptionRules
+from assets.captions.families import freeze, with_tags
 from assets.captions.shards import Target, write_shards
 from orchestration.settings import DECILE_CUT_POINTS
 from scoretag.benchmarks.memory import peak_rss_mb
@@ -73,6 +79,10 @@ def synthetic_posts(posts: int, seed: int = 0) -> pl.DataFrame:
             "post_id": np.arange(posts, dtype=np.int64),
             "rating": pl.Series(rng.choice(["g", "s", "q", "e"], posts)),
             "score": rng.beta(4, 4, posts),
+            # what vocabularies' families read: popularity, the head's percentile, the year
+            "popularity": rng.random(posts),
+            "percentile": rng.random(posts),
+            "year": rng.integers(2005, 2027, posts).astype(np.float64),
             "width": rng.integers(512, 4096, posts).astype(np.int32),
             "height": rng.integers(512, 4096, posts).astype(np.int32),
         }
@@ -113,8 +123,11 @@ def captions_bench(
     shard_size: int = 10_000,
     seed: int = 0,
     workdir: Path | None = None,
+    style: str = "v6",
 ) -> dict:
     """Captions per second, from catalog rows in memory to parquet shards on disk."""
+    rules = replace(RULES, style=style, vocabulary=None)
+    families = rules.words.cut_families()
     rows = synthetic_posts(posts, seed)
     out = Path(tempfile.mkdtemp(prefix="scoretag-bench-captions-", dir=workdir))
     try:
@@ -122,8 +135,11 @@ def captions_bench(
         scores = rows["score"].to_numpy()
         starts = starts_for("quantile", DECILE_CUT_POINTS, scores)
         rows = rows.with_columns(bucket=pl.Series(bucket_of(scores, starts)))
+        scope = {"sites": [], "ratings": []}
+        cuts = {f.name: freeze(rows, f, scope, datetime.now(UTC)) for f in families}
+        rows = with_tags(rows, families, cuts)
         target = Target("parquet", out, shard_size)
-        outcome = write_shards(rows, RULES, target, {"bench": "captions"})
+        outcome = write_shards(rows, rules, target, {"bench": "captions"})
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         written = sum(s["bytes"] for s in outcome.manifest["shards"])
     finally:
@@ -132,7 +148,7 @@ def captions_bench(
         "bench": "captions",
         "posts": posts,
         "shards": len(outcome.manifest["shards"]),
-        "style": RULES.style,
+        "style": style,
         "seconds": round(seconds, 3),
         # CPU time of this process: on a shared machine, what the work cost whatever else ran
         "cpu_seconds": round(cpu, 3),

@@ -202,15 +202,24 @@ def bench_daily(
 @click.option("--posts", default=1_000_000, show_default=True, help="Synthetic catalog rows.")
 @click.option("--shard-size", default=10_000, show_default=True, help="Posts per shard.")
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--style",
+    default="v6",
+    show_default=True,
+    help="Caption vocabulary (animagine, noobai: their families' cut-points and tags timed too).",
+)
 @workdir_option("the shards")
 @JSON_OPTION
 def bench_captions(
-    posts: int, shard_size: int, seed: int, workdir: Path | None, as_json: bool
+    posts: int, shard_size: int, seed: int, style: str, workdir: Path | None, as_json: bool
 ) -> None:
     """Captions with every rule, written as parquet shards: captions per second."""
     from scoretag.benchmarks.captions import captions_bench
 
-    _emit(captions_bench(posts=posts, shard_size=shard_size, seed=seed, workdir=workdir), as_json)
+    result = captions_bench(
+        posts=posts, shard_size=shard_size, seed=seed, workdir=workdir, style=style
+    )
+    _emit(result, as_json)
 
 
 @bench.command(name="all")

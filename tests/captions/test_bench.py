@@ -19,6 +19,12 @@ def test_reports_captions_per_second_for_every_post():
     assert result["bytes"] > 0 and result["seconds"] > 0
 
 
+def test_a_vocabulary_with_families_is_timed_with_its_cut_points_and_tags(tmp_path):
+    result = captions_bench(posts=3_000, shard_size=1_000, style="noobai", workdir=tmp_path)
+    assert result["style"] == "noobai" and result["shards"] == 3
+    assert result["captions_per_s"] > 0
+
+
 def test_synthetic_posts_look_like_the_catalog():
     rows = synthetic_posts(2_000)
     lengths = rows["tags"].list.len()
