@@ -59,9 +59,10 @@ class Identity:
     fill_color: int
     embed_dim: int
     normalized: bool = True
-    # "quick_gelu" when the network's MLPs use QuickGELU; None for open_clip's default GELU.
-    # None is left out of the JSON, so identities written before the field existed (all
-    # built with their config's activation) keep their JSON and their id.
+    # "quick_gelu" when the network's MLPs use QuickGELU, "gelu_tanh" for GELU's tanh
+    # approximation (SigLIP's weights); None for open_clip's default GELU. None is left out
+    # of the JSON, so identities written before the field existed (all built with their
+    # config's activation) keep their JSON and their id.
     activation: str | None = None
 
     @property
@@ -157,6 +158,16 @@ def _quick_gelu(settings: BackboneSettings, config: dict) -> bool:
     )
 
 
+def _activation(settings: BackboneSettings, config: dict) -> str:
+    """The activation the weights need: QuickGELU (OpenAI's), GELU's tanh approximation
+    (timm's SigLIP towers, whose weights big_vision trained with it), or GELU."""
+    if _quick_gelu(settings, config):
+        return weights_lib.QUICK_GELU
+    if weights_lib.needs_gelu_tanh(config):
+        return weights_lib.GELU_TANH
+    return weights_lib.GELU
+
+
 def _pair(size: Any) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
@@ -166,7 +177,7 @@ def _identity(
     preprocess: dict,
     image_size: Any,
     dim: int,
-    quick_gelu: bool,
+    activation: str,
 ) -> Identity:
     return Identity(
         model=settings.model,
@@ -178,7 +189,7 @@ def _identity(
         resize_mode=str(preprocess["resize_mode"]),
         fill_color=int(preprocess["fill_color"]),
         embed_dim=int(dim),
-        activation=weights_lib.QUICK_GELU if quick_gelu else None,
+        activation=None if activation == weights_lib.GELU else activation,
     )
 
 
@@ -201,7 +212,7 @@ def identity(settings: BackboneSettings) -> Identity:
         preprocess,
         config["vision_cfg"]["image_size"],
         config["embed_dim"],
-        _quick_gelu(settings, config),
+        _activation(settings, config),
     )
 
 
@@ -212,10 +223,24 @@ def loaded_identity(settings: BackboneSettings, model: Any) -> Identity:
     built = weights_lib.built_activation(model)
     if built == "mixed":
         raise RuntimeError(f"backbone {settings.model}: its blocks mix GELU and QuickGELU")
-    if built is None:  # no open_clip transformer blocks (timm, HF towers): as configured
+    if built is None:  # no transformer blocks we know (HF towers): as configured
         built = weights_lib.activation_name(_quick_gelu(settings, {}))
-    quick = built == weights_lib.QUICK_GELU
-    return _identity(settings, preprocess, preprocess["size"], model.visual.output_dim, quick)
+    return _identity(settings, preprocess, preprocess["size"], _output_dim(model.visual), built)
+
+
+def _output_dim(visual: Any) -> int:
+    """The width of an image tower's embeddings. open_clip's own towers say (`output_dim`);
+    a timm tower (SigLIP's) does not: its last projection's, or else its trunk's width."""
+    import torch
+
+    dim = getattr(visual, "output_dim", None)
+    if dim is not None:
+        return int(dim)
+    head = getattr(visual, "head", None)
+    linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)] if head else []
+    if linears:
+        return int(linears[-1].out_features)
+    return int(visual.trunk.num_features)
 
 
 def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[Any, Any]:
@@ -235,6 +260,7 @@ def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[An
     config = open_clip.get_model_config(settings.model)
     tag_cfg = _tag_config(settings)
     quick_gelu = _quick_gelu(settings, config or {})
+    activation = _activation(settings, config or {})
     options: dict[str, Any] = {}
     if checkpoint is not None:
         weights_lib.check_checkpoint(checkpoint, settings.model)
@@ -266,11 +292,13 @@ def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[An
                 f"[backbone] checkpoint to a local copy beside pretrained"
             ) from e
         raise
+    if activation == weights_lib.GELU_TANH:
+        # open_clip has no option for it: timm's SigLIP blocks are given it once built.
+        weights_lib.use_gelu_tanh(model)
     built = weights_lib.built_activation(model)
-    if config is not None and built not in (None, weights_lib.activation_name(quick_gelu)):
+    if config is not None and built not in (None, activation):
         raise RuntimeError(
-            f"backbone {settings.model}: built with {built}, but its weights need "
-            f"{weights_lib.activation_name(quick_gelu)}"
+            f"backbone {settings.model}: built with {built}, but its weights need {activation}"
         )
     return model.eval(), preprocess
 

@@ -28,6 +28,10 @@ from typing import Any
 
 QUICK_GELU = "quick_gelu"
 GELU = "gelu"
+# GELU's tanh approximation: what big_vision, where Google trained SigLIP, computes (flax's
+# nn.gelu), and what Hugging Face's SigLIP (`gelu_pytorch_tanh`) runs; timm's SigLIP towers
+# build the exact GELU.
+GELU_TANH = "gelu_tanh"
 QUICKGELU_SUFFIX = "-quickgelu"
 CONVERT_COMMAND = "scoretag backbone convert-openai {path} --model {model} --out {out}"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -39,6 +43,26 @@ def activation_name(quick_gelu: bool) -> str:
 
 def describe_activation(quick_gelu: bool) -> str:
     return "QuickGELU" if quick_gelu else "GELU"
+
+
+def needs_gelu_tanh(config: dict) -> bool:
+    """Whether a model config's image tower is one of timm's SigLIP ports (`*siglip*`): their
+    weights were trained with GELU's tanh approximation, which timm builds as the exact GELU.
+    The difference is small per layer but not nothing over 27 (V2.5's head, trained on the
+    original network's features, would score slightly different vectors)."""
+    timm_name = str((config.get("vision_cfg") or {}).get("timm_model_name") or "")
+    return "siglip" in timm_name.lower()
+
+
+def use_gelu_tanh(model: Any) -> None:
+    """Every exact GELU of a built model (both towers) made the tanh approximation, in place:
+    the network SigLIP's weights were trained in."""
+    import torch
+
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, torch.nn.GELU) and child.approximate == "none":
+                setattr(module, name, torch.nn.GELU(approximate="tanh"))
 
 
 # --- the activation the weights need ------------------------------------------------------
@@ -99,19 +123,22 @@ def needs_quick_gelu(model: str, config: dict, tag: str, tag_cfg: dict) -> bool:
 
 
 def built_activation(model: Any) -> str | None:
-    """The activation in the MLPs of a built open_clip model's transformer blocks: "gelu",
-    "quick_gelu", "mixed" (both), or None (no such blocks, e.g. a timm or HF tower)."""
+    """The activation in the MLPs of a built open_clip model's transformer blocks (open_clip's
+    own, `mlp.gelu`, and timm's, `mlp.act`): "gelu", "quick_gelu", "gelu_tanh", "mixed" (more
+    than one), or None (no such blocks, e.g. an HF tower)."""
     import torch
     from open_clip.transformer import QuickGELU
 
     kinds = set()
     for module in model.modules():
         mlp = getattr(module, "mlp", None)
-        act = getattr(mlp, "gelu", None) if isinstance(mlp, torch.nn.Sequential) else None
+        if mlp is None:
+            continue
+        act = getattr(mlp, "gelu", None) or getattr(mlp, "act", None)
         if isinstance(act, QuickGELU):
             kinds.add(QUICK_GELU)
         elif isinstance(act, torch.nn.GELU):
-            kinds.add(GELU)
+            kinds.add(GELU_TANH if act.approximate == "tanh" else GELU)
     if not kinds:
         return None
     return kinds.pop() if len(kinds) == 1 else "mixed"
