@@ -58,6 +58,13 @@ def test_unknown_resize_mode_is_refused():
 
 
 def test_draft_size_covers_the_target():
-    assert Geometry((224, 224)).draft_size == (224, 224)
-    assert Geometry((160, 256), "shortest").draft_size == (256, 256)
-    assert Geometry((160, 256), "squash").draft_size == (256, 160)
+    assert Geometry((224, 224), draft=True).draft_size == (224, 224)
+    assert Geometry((160, 256), "shortest", draft=True).draft_size == (256, 256)
+    assert Geometry((160, 256), "squash", draft=True).draft_size == (256, 160)
+
+
+def test_jpegs_are_decoded_whole_unless_asked():
+    # A reduced DCT scale changes the pixels (see preprocess.py): the backbone's geometry
+    # decodes whole, as open_clip's and Hugging Face's transforms do.
+    assert Geometry((224, 224)).draft_size is None
+    assert Geometry((384, 384), "squash").draft_size is None
