@@ -82,15 +82,36 @@ def embed_images(
     return progress
 
 
+def text_tokenizer(model: str) -> Callable:
+    """open_clip's tokenizer for `model`. SigLIP's is a Hugging Face tokenizer
+    (`hf_tokenizer_name`), which needs the `transformers` package and its files from the Hub
+    or the Hugging Face cache: only text needs it (image embedding never builds it), and
+    where it cannot be had the error says what to install or fetch."""
+    import open_clip
+
+    config = open_clip.get_model_config(model) or {}
+    hf_name = (config.get("text_cfg") or {}).get("hf_tokenizer_name")
+    try:
+        return open_clip.get_tokenizer(model)
+    except Exception as e:  # ImportError, OSError, or the Hub's own errors: all one answer
+        if not hf_name:
+            raise
+        raise RuntimeError(
+            f"{model}'s text tower needs the Hugging Face tokenizer {hf_name!r}, which could "
+            f"not be loaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            f"It needs `pip install transformers` and its files: online they are fetched "
+            f"once; offline (HF_HUB_OFFLINE=1) fill the Hugging Face cache first with "
+            f"`hf download {hf_name}`. Image embeddings do not need it; prompts (CLIPScore) do."
+        ) from e
+
+
 class PromptEncoder:
     """The backbone's text tower: prompts in, unit fp16 vectors out (CLIP truncates each
     prompt to its context length, 77 tokens for OpenAI's models)."""
 
     def __init__(self, backbone: Backbone):
-        import open_clip
-
         self.backbone = backbone
-        self.tokenizer = open_clip.get_tokenizer(backbone.identity.model)
+        self.tokenizer = text_tokenizer(backbone.identity.model)
 
     @torch.inference_mode()
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
