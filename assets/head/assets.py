@@ -10,12 +10,20 @@ import dagster as dg
 import polars as pl
 
 from assets.embeddings.assets import embeddings, store_for
-from assets.head.artifact import BackboneMismatch, Head, build_card, require_backbone
+from assets.head.artifact import (
+    BackboneMismatch,
+    Head,
+    build_card,
+    require_backbone,
+    same_space,
+    space_of,
+)
 from assets.head.gate import Comparison, compare, decide, gate_rows
 from assets.head.inputs import join_labels, join_pairs
 from assets.head.models import MLPConfig
 from assets.head.pairfit import PairConfig
 from assets.head.paths import last_training_path, registry
+from assets.head.published import FAMILIES, family_of
 from assets.head.registry import Registry
 from assets.head.train import (
     TrainingData,
@@ -60,14 +68,17 @@ def train_settings(settings: HeadSettings) -> TrainSettings:
     )
 
 
-def imported_laion(heads: Registry, identity: Identity) -> Head | None:
-    """The newest imported LAION head made for this backbone, if any."""
+def imported_heads(heads: Registry, identity: Identity) -> dict[str, Head]:
+    """The newest imported head of each published family ("laion", "v25") made for this
+    backbone, by family: the baselines cross-validation scores beside ridge."""
+    found: dict[str, Head] = {}
     for card in reversed(heads.cards()):
-        if not str(card.get("head_type", "")).startswith("laion") or not card.get("backbone"):
+        family = family_of(str(card.get("head_type", "")))
+        if family is None or family in found or not card.get("backbone"):
             continue
-        if Identity.from_json(json.dumps(card["backbone"])) == identity:
-            return heads.load(card["version"])
-    return None
+        if same_space(space_of(card), asdict(identity)):
+            found[family] = heads.load(card["version"])
+    return {family: found[family] for family in FAMILIES if family in found}
 
 
 def active_head(heads: Registry, identity: Identity) -> tuple[Head | None, bool]:
@@ -213,10 +224,10 @@ def aesthetic_head(
             f"{settings.min_labels} ([head] min_labels)"
         )
     heads = registry(layout)
-    laion = imported_laion(heads, store.identity)
+    imported = imported_heads(heads, store.identity)
     config = train_settings(settings)
     started = time.perf_counter()
-    cv = cross_validate(data, config, laion, lambda f: context.log.info(f"fold {f + 1} done"))
+    cv = cross_validate(data, config, imported, lambda f: context.log.info(f"fold {f + 1} done"))
     net = fit_final(data, config, cv)
     # a transform's knots travel on the card: Head.predict decodes the network's scores
     transform = final_transform(data, config).to_dict()

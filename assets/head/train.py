@@ -229,19 +229,20 @@ def _items(data: TrainingData, pairs: Pairs) -> np.ndarray:
 def cross_validate(
     data: TrainingData,
     settings: TrainSettings,
-    laion: Head | None = None,
+    imported: dict[str, Head] | None = None,
     on_fold: Callable[[int], None] = lambda fold: None,
 ) -> CrossValidation:
     _check(settings)
     pairs = _pairs_of(data, settings)
     if pairs is not None:
         result = _cross_validate_with_pairs(data, pairs, settings, on_fold)
-        if laion is not None:
-            result.item_scores["laion"] = laion.predict(_items(data, pairs)).astype(np.float64)
+        # Imported heads (LAION's, V2.5's) by name: scored on every item, trained on none.
+        for name, head in (imported or {}).items():
+            result.item_scores[name] = head.predict(_items(data, pairs)).astype(np.float64)
     else:
         result = _cross_validate_ratings(data, settings, on_fold)
-    if laion is not None:
-        result.predictions["laion"] = laion.predict(data.X).astype(np.float64)
+    for name, head in (imported or {}).items():
+        result.predictions[name] = head.predict(data.X).astype(np.float64)
     return result
 
 

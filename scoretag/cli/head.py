@@ -1,4 +1,5 @@
-"""`scoretag head import-laion|predict|list|activate`: aesthetic heads outside the pipeline."""
+"""`scoretag head import-laion|import-v25|predict|list|activate`: aesthetic heads outside the
+pipeline."""
 
 from __future__ import annotations
 
@@ -34,35 +35,59 @@ def head() -> None:
     """Aesthetic heads: import, predict, list, activate."""
 
 
-@head.command(name="import-laion")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+_OUT = click.option(
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory to write the head to (replaced if it exists).",
 )
-@click.option(
+_REGISTER = click.option(
     "--register/--no-register",
     default=True,
     show_default=True,
     help="Also add the head to the profile's registry (it is not activated).",
 )
+
+
+@head.command(name="import-laion")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_OUT
+@_REGISTER
 def import_laion_command(path: Path, out: Path, register: bool) -> None:
     """Convert a LAION aesthetic predictor .pth into a head.
 
     PATH is a state dict of improved-aesthetic-predictor (linearMSE or reluMSE layout), read
     with torch.load(weights_only=True). The head scores (rating - 1) / 9, clipped to [0, 1].
     """
+    _import_published(path, out, register, "laion")
+
+
+@head.command(name="import-v25")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_OUT
+@_REGISTER
+def import_v25_command(path: Path, out: Path, register: bool) -> None:
+    """Convert Aesthetic Predictor V2.5's head .pth into a head.
+
+    PATH is the state dict of V2.5's scoring head (aesthetic_predictor_v2_5.pth, AGPL-3.0),
+    read with torch.load(weights_only=True). It scores SigLIP so400m-patch14-384 embeddings
+    ([backbone] model = "ViT-SO400M-14-SigLIP-384", pretrained = "webli"); the head scores
+    (rating - 1) / 9, clipped to [0, 1].
+    """
+    _import_published(path, out, register, "v25")
+
+
+def _import_published(path: Path, out: Path, register: bool, family: str) -> None:
     from assets.head.artifact import save_head
-    from assets.head.laion import laion_card, read_laion
+    from assets.head.published import published_card, read_published
 
     try:
-        net, layout = read_laion(path)
+        net, layout = read_published(path, family)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    written = save_head(net, laion_card(net, layout, path), out)
-    console.print(f"Imported {path.name}: layout {layout}, version {written.version}, into {out}")
+    written = save_head(net, published_card(net, layout, path), out)
+    shown = layout.name.removeprefix("laion-")
+    console.print(f"Imported {path.name}: layout {shown}, version {written.version}, into {out}")
     if register:
         registry().add(out)
         console.print(
@@ -135,7 +160,9 @@ def list_heads(gate_version: str | None) -> None:
         return
     cards = heads.cards()
     if not cards:
-        console.print(f"No heads in {heads.dir} yet: `scoretag head import-laion` adds one.")
+        console.print(
+            f"No heads in {heads.dir} yet: `scoretag head import-laion` or `import-v25` adds one."
+        )
         return
     active = heads.active_version()
     console.print(f"Aesthetic heads in {heads.dir}:")

@@ -224,7 +224,7 @@ def test_an_imported_head_is_scored_on_the_same_held_out_pairs(world):
     X = np.concatenate([data.X, data.pairs.X]).astype(np.float32)
     quality = {row.tobytes(): q for row, q in zip(X, world.quality[world.pool_index], strict=True)}
     cv = cross_validate(
-        data, TrainSettings("ridge", folds=3, train_on="pairs"), laion=Fixed(quality)
+        data, TrainSettings("ridge", folds=3, train_on="pairs"), {"laion": Fixed(quality)}
     )
     report = cv.pairs_report(data)
     laion = report["accuracy"]["laion"]
