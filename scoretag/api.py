@@ -116,6 +116,7 @@ def embed_images(
         batch_size=loaded.settings.backbone.batch_size,
         workers=workers,
         max_pixels=loaded.settings.embed.max_pixels,
+        jpeg_draft=loaded.settings.embed.jpeg_draft,
     )
     vectors = np.empty((len(files), backbone.identity.embed_dim), np.float16)
     ok = np.zeros(len(files), bool)

@@ -60,6 +60,7 @@ def plan_for(
         prefetch=embed_settings.prefetch,
         shard_size=config.shard_size or embed_settings.shard_size,
         max_pixels=embed_settings.max_pixels,
+        jpeg_draft=embed_settings.jpeg_draft,
     )
 
 

@@ -54,6 +54,7 @@ class Plan:
     prefetch: int = 4
     shard_size: int = 8192
     max_pixels: int = 89_478_485
+    jpeg_draft: bool = False  # decode JPEGs at a reduced scale ([embed] jpeg_draft)
 
 
 @dataclass
@@ -137,7 +138,8 @@ def encoded(
     """The images at `locations` (path, offset, length) through the backbone, a model batch
     at a time: (positions of the decoded images, their unit fp16 vectors, failures as
     (position, reason, detail))."""
-    dataset = ImageFiles(locations, Geometry.of(backbone.identity), plan.max_pixels)
+    geometry = Geometry.of(backbone.identity, draft=plan.jpeg_draft)
+    dataset = ImageFiles(locations, geometry, plan.max_pixels)
     encoder = Encoder(backbone)
     chunk = min(plan.batch_size, DECODE_CHUNK)
     loader = batches(

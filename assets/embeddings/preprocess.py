@@ -37,11 +37,15 @@ class Geometry:
     draft: bool = False  # decode JPEGs at a reduced scale: faster, not the exact pixels
 
     @classmethod
-    def of(cls, identity: Identity) -> Geometry:
+    def of(cls, identity: Identity, draft: bool = False) -> Geometry:
         if identity.resize_mode not in ("shortest", "longest", "squash"):
             raise ValueError(f"unsupported open_clip resize_mode {identity.resize_mode!r}")
         return cls(
-            identity.image_size, identity.resize_mode, identity.interpolation, identity.fill_color
+            identity.image_size,
+            identity.resize_mode,
+            identity.interpolation,
+            identity.fill_color,
+            draft,
         )
 
     @property

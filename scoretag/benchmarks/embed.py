@@ -109,7 +109,9 @@ def reference_loop(model, preprocess, paths: list[Path], device: str) -> np.ndar
     return np.concatenate(vectors)
 
 
-def _project(backbone, paths: list[Path], workdir: Path, workers: int, batch_size: int):
+def _project(
+    backbone, paths: list[Path], workdir: Path, workers: int, batch_size: int, draft: bool
+):
     from assets.embeddings.embed import Plan, embed
     from assets.embeddings.store import EmbeddingStore
 
@@ -123,7 +125,7 @@ def _project(backbone, paths: list[Path], workdir: Path, workers: int, batch_siz
         }
     )
     store = EmbeddingStore(workdir, backbone.identity)
-    plan = Plan(batch_size=batch_size, workers=workers)
+    plan = Plan(batch_size=batch_size, workers=workers, jpeg_draft=draft)
     progress, failures = embed(todo, backbone, store, "bench/jpegs", plan)
     keys, vectors = store.read()
     order = pl.DataFrame({"image_key": keys}).with_row_index().sort("image_key")["index"]
@@ -131,13 +133,20 @@ def _project(backbone, paths: list[Path], workdir: Path, workers: int, batch_siz
 
 
 def _warm_up(
-    backbone, reference, preprocess, paths: list[Path], workdir: Path, workers: int, batch_size: int
+    backbone,
+    reference,
+    preprocess,
+    paths: list[Path],
+    workdir: Path,
+    workers: int,
+    batch_size: int,
+    draft: bool,
 ):
     """Both paths run once over a few images before either is timed: imports that happen on
     first use (pyarrow loads pandas on its first table write), kernel selection and allocator
     growth are one-off costs of a process, not of embedding 512 images."""
     few = paths[:: max(1, len(paths) // 8)][:8]
-    _project(backbone, few, workdir / "warm-up", workers, batch_size)
+    _project(backbone, few, workdir / "warm-up", workers, batch_size, draft)
     reference_loop(reference, preprocess, few, backbone.device)
 
 
@@ -150,6 +159,7 @@ def embed_bench(
     workers: int | None = None,
     repeats: int = 3,
     seed: int = 0,
+    jpeg_draft: bool = False,
 ) -> dict:
     """Images per second of both paths (the median of `repeats` timings each, taken in
     turns), their ratio, and how close their vectors are. The reference runs in fp16 on CUDA
@@ -173,12 +183,12 @@ def embed_bench(
     workers = resolve_workers("auto") if workers is None else workers
     with tempfile.TemporaryDirectory(prefix="scoretag-bench-embed-") as tmp:
         paths = write_jpegs(Path(tmp), images, seed)
-        _warm_up(backbone, reference, preprocess, paths, Path(tmp), workers, batch_size)
+        _warm_up(backbone, reference, preprocess, paths, Path(tmp), workers, batch_size, jpeg_draft)
         project_runs, reference_runs = [], []
         for repeat in range(repeats):
             started = time.perf_counter()
             _, failures, vectors = _project(
-                backbone, paths, Path(tmp) / f"run-{repeat}", workers, batch_size
+                backbone, paths, Path(tmp) / f"run-{repeat}", workers, batch_size, jpeg_draft
             )
             project_runs.append(time.perf_counter() - started)
             started = time.perf_counter()
@@ -197,6 +207,7 @@ def embed_bench(
         "workers": workers,
         "batch_size": batch_size,
         "images": images,
+        "jpeg_draft": jpeg_draft,
         "failed": failures.height,
         "repeats": repeats,
         "project_seconds": round(project_s, 3),

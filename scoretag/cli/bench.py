@@ -93,6 +93,11 @@ def bench_images(files: int, tars: int, workdir: Path | None, as_json: bool) -> 
     "--repeats", default=3, show_default=True, help="Timings of each path; the median is reported."
 )
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--jpeg-draft",
+    is_flag=True,
+    help="Decode JPEGs at a reduced scale, as [embed] jpeg_draft does: faster, inexact.",
+)
 @JSON_OPTION
 def bench_embed(
     model: str,
@@ -103,6 +108,7 @@ def bench_embed(
     workers: int | None,
     repeats: int,
     seed: int,
+    jpeg_draft: bool,
     as_json: bool,
 ) -> None:
     """The embedding path vs a LAION-style one-image-at-a-time loop, same model and files."""
@@ -117,6 +123,7 @@ def bench_embed(
         workers=workers,
         repeats=repeats,
         seed=seed,
+        jpeg_draft=jpeg_draft,
     )
     _emit(result, as_json)
 

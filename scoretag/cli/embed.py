@@ -91,6 +91,7 @@ def embed(
         prefetch=settings.embed.prefetch,
         shard_size=settings.embed.shard_size,
         max_pixels=settings.embed.max_pixels,
+        jpeg_draft=settings.embed.jpeg_draft,
     )
     try:
         with console.status(f"loading {backbone_settings.model}..."):

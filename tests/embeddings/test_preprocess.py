@@ -68,3 +68,18 @@ def test_jpegs_are_decoded_whole_unless_asked():
     # decodes whole, as open_clip's and Hugging Face's transforms do.
     assert Geometry((224, 224)).draft_size is None
     assert Geometry((384, 384), "squash").draft_size is None
+
+
+def test_the_jpeg_draft_setting_reaches_the_decoder():
+    from assets.embeddings.assets import plan_for
+    from orchestration.backbone import identity
+    from orchestration.resources import BackboneResource
+    from orchestration.settings import BackboneSettings, EmbedSettings, Settings
+
+    tiny = identity(BackboneSettings(model="scoretag-tiny", pretrained=""))
+    assert Geometry.of(tiny).draft_size is None
+    assert Geometry.of(tiny, draft=True).draft_size == (max(tiny.image_size),) * 2
+    backbone = BackboneResource(model="scoretag-tiny", pretrained="")
+    for draft in (False, True):
+        settings = Settings(name="t", embed=EmbedSettings(jpeg_draft=draft))
+        assert plan_for(settings, backbone).jpeg_draft is draft

@@ -103,8 +103,9 @@ def test_the_stages_defaults_are_the_settings_defaults():
     assert UncertaintyRoundConfig().settings(head) == RoundSettings()
     embed = EmbedSettings()
     plan = Plan()
-    assert (plan.prefetch, plan.shard_size, plan.max_pixels) == (
+    assert (plan.prefetch, plan.shard_size, plan.max_pixels, plan.jpeg_draft) == (
         embed.prefetch,
         embed.shard_size,
         embed.max_pixels,
+        embed.jpeg_draft,
     )
