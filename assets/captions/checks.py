@@ -128,6 +128,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
         shares = drift(con, calibration)
         scope = calibration.scope or {"sites": [], "ratings": []}
         reports = {name: family_report(con, head, v, scope) for name, v in vocabularies.items()}
+
     def within() -> list:  # a suite owns its expectations: one list per validation
         return [
             gx.expectations.ExpectColumnValuesToBeBetween(
