@@ -200,6 +200,21 @@ def _trunk(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
 
+def scoring_head(hidden: int) -> nn.Sequential:
+    """V2.5's `AestheticPredictorV2_5Head.scoring_head`, as its source builds it."""
+    return nn.Sequential(
+        nn.Linear(hidden, 1024),
+        nn.Dropout(0.5),
+        nn.Linear(1024, 128),
+        nn.Dropout(0.5),
+        nn.Linear(128, 64),
+        nn.Dropout(0.5),
+        nn.Linear(64, 16),
+        nn.Dropout(0.2),
+        nn.Linear(16, 1),
+    )
+
+
 class V25(nn.Module):
     """Aesthetic Predictor V2.5's model, after src/aesthetic_predictor_v2_5/siglip_v2_5.py:
     SiglipVisionModel, its pooler_output divided by its norm, then `layers.scoring_head`."""
@@ -209,17 +224,7 @@ class V25(nn.Module):
         self.vision = vision
         self.layers = nn.Module()
         hidden = vision.config.hidden_size
-        self.layers.scoring_head = nn.Sequential(
-            nn.Linear(hidden, 1024),
-            nn.Dropout(0.5),
-            nn.Linear(1024, 128),
-            nn.Dropout(0.5),
-            nn.Linear(128, 64),
-            nn.Dropout(0.5),
-            nn.Linear(64, 16),
-            nn.Dropout(0.2),
-            nn.Linear(16, 1),
-        )
+        self.layers.scoring_head = scoring_head(hidden)
 
     def embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
         image_embeds = self.vision(pixel_values=pixel_values).pooler_output
@@ -233,28 +238,14 @@ def v25_head_state(hidden: int, seed: int = 3) -> dict[str, torch.Tensor]:
     """A random state dict of V2.5's head layout (`scoring_head.{0,2,4,6,8}`), as its released
     file holds: its rating spread over the 1-10 scale on unit vectors."""
     torch.manual_seed(seed)
-    head = V25.__new__(V25)
-    nn.Module.__init__(head)
-    head.layers = nn.Module()
-    head.layers.scoring_head = nn.Sequential(
-        nn.Linear(hidden, 1024),
-        nn.Dropout(0.5),
-        nn.Linear(1024, 128),
-        nn.Dropout(0.5),
-        nn.Linear(128, 64),
-        nn.Dropout(0.5),
-        nn.Linear(64, 16),
-        nn.Dropout(0.2),
-        nn.Linear(16, 1),
-    )
-    seq = head.layers.scoring_head.eval()
+    seq = scoring_head(hidden).eval()
     with torch.no_grad():
         # The head is linear: its slope on the unit sphere, set to 4 rating points, and its
         # value at 0 to 5.5, so that scores fall inside 1-10 and the clip does not hide them.
         slope = seq(torch.eye(hidden)) - seq(torch.zeros(1, hidden))
         seq[8].weight.mul_(4.0 / slope.norm())
         seq[8].bias.add_(5.5 - seq(torch.zeros(1, hidden)).item())
-    return head.layers.state_dict()
+    return {f"scoring_head.{k}": v for k, v in seq.state_dict().items()}
 
 
 def _images(root: Path) -> list[Path]:
