@@ -230,10 +230,10 @@ def _report(result, out: Path) -> None:
     "--force", is_flag=True, help="Replace the head's stored cut-points (buckets and families)."
 )
 def calibrate(policy: str | None, style: str | None, force: bool) -> None:
-    """Work out and store the active head's score-bucket cut-points, and those of the
-    vocabulary's tag families cut by percentile (quality, aesthetic, ...).
+    """Work out and store the active head's cut-points: buckets and tag families.
 
-    A head keeps its cut-points once made (on its first export, or here), so tags do not move
+    The families are those of the vocabulary (`--style`) cut by value (quality, aesthetic,
+    period, ...). A head keeps its cut-points once made (on its first export, or here), so tags do not move
     as the catalog grows; --force replaces them all (every vocabulary's families are made
     again on their next export), and later exports follow.
     """
