@@ -230,7 +230,7 @@ def _report(result, out: Path) -> None:
     "--force", is_flag=True, help="Replace the head's stored cut-points (buckets and families)."
 )
 def calibrate(policy: str | None, style: str | None, force: bool) -> None:
-    """Work out and store the active head's cut-points: buckets and tag families.
+    """Store the active head's bucket and tag-family cut-points.
 
     The families are those of the vocabulary (`--style`) cut by value (quality, aesthetic,
     period, ...). A head keeps its cut-points once made (on its first export, or here), so tags do not move
