@@ -129,7 +129,8 @@ def _shares(values: np.ndarray, thresholds: tuple[float, ...]) -> tuple[float, .
 
 def _in_scope(values: pl.DataFrame, family: Family, scope: dict) -> pl.DataFrame:
     """The posts a family's cut-points are taken over, with the group each is cut in."""
-    frame = values.filter(pl.col(family.column).is_not_null())
+    # Only the columns the rule reads: an export's rows carry their tag lists too.
+    frame = values.select("site", "rating", family.column).drop_nulls(family.column)
     if family.grouped:
         return frame
     if scope.get("sites"):
