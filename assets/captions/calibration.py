@@ -252,30 +252,27 @@ def family_cuts(
     scope: dict,
     writable: bool,
     now: datetime,
-    force: bool = False,
 ) -> dict[str, Cuts]:
     """The frozen cut-points of each family of `vocabulary` cut by value, by family name:
     those stored under the head, and (writable) the ones it lacks made and stored now, with
-    any site and rating first seen since added. `force` makes them all again."""
+    any site and rating first seen since added (`forget_cuts` first makes them all again)."""
     families = vocabulary.cut_families()
     if not families:
         return {}
     keys = {f.name: rule_key(rule_of(f, scope)) for f in families}
-    stored = {} if force else stored_cuts(con, head, list(keys.values()))
+    stored = stored_cuts(con, head, list(keys.values()))
     found = {f.name: stored[keys[f.name]] for f in families if keys[f.name] in stored}
-    grouped = [f for f in families if f.grouped and f.name in found]
-    complete = len(found) == len(families) and not (
-        grouped
-        and any(
-            _groups_now(con, head) - {(g.site, g.rating) for g in found[f.name].groups}
-            for f in grouped
-        )
-    )
-    if complete:
+    lacking = [f.name for f in families if f.name not in found]
+    grouped = [f for f in families if f.grouped]
+    if not lacking and grouped:  # a site and rating the stored cut-points do not know
+        seen = _groups_now(con, head)
+        lacking = [
+            f.name for f in grouped if seen - {(g.site, g.rating) for g in found[f.name].groups}
+        ]
+    if not lacking:
         return found
     if not writable:
-        missing = sorted(set(keys) - set(found)) or [f.name for f in grouped]
-        raise CalibrationNeeded(f"{head} (tag families {', '.join(missing)})")
+        raise CalibrationNeeded(f"{head} (tag families {', '.join(lacking)})")
     values = family_values(con, head)
     made = {f.name: freeze(values, f, scope, now, found.get(f.name)) for f in families}
     _store_cuts(con, head, [c for name, c in made.items() if c != found.get(name)])
