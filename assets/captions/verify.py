@@ -86,31 +86,35 @@ def _patterns(rules: CaptionRules, bucket, rating, site) -> tuple[str, str]:
 
 
 def _tails(text: pl.Series, rules: CaptionRules) -> pl.Series:
-    """Each caption's tail: ", " and the tags from the first one the vocabulary places after
-    the post's tags on ("" without any). A post's own tag is never one of them, so whatever
-    follows the first must be the vocabulary's trailing tags, in order."""
-    words = sorted({w for item in rules.words.placed("suffix") for w in _words_of(item, rules)})
-    tokens = pl.DataFrame({"tok": text.str.split(", ")}).with_row_index("row").explode("tok")
-    tokens = tokens.with_columns(
-        trailing=pl.col("tok").is_in(words).cum_max().over("row").fill_null(False)
-    )
-    tails = (
-        tokens.group_by("row", maintain_order=True)
-        .agg(pl.col("tok").filter(pl.col("trailing")))
-        .select(pl.col("tok").list.join(", "))
-        .to_series()
-    )
-    return pl.select(
-        pl.when(tails != "").then(pl.lit(", ") + tails).otherwise(pl.lit(""))
-    ).to_series()
+    """Each caption's tail: ", " and its tags from the first the vocabulary places after the
+    post's tags on, among its last few (as many as the trailing tags can be); "" without
+    any. A post's own tag is never one of them, so whatever follows the first must be the
+    vocabulary's trailing tags, in order."""
+    placed = rules.words.placed("suffix")
+    words = sorted({w for item in placed for w in _words_of(item, rules)})
+    if not words:  # nothing goes last: no caption has a tail
+        return pl.Series([""] * len(text), dtype=pl.String)
+    # The most tokens the trailing tags can take: only that many are split, not every tag.
+    most = sum(max(len(w.split(", ")) for w in _phrases(item, rules)) for item in placed)
+    last = (pl.lit(", ") + pl.col("text")).str.extract(rf"((?:, [^,]*){{0,{most}}})$", 1)
+    tokens = last.str.strip_prefix(", ").str.split(", ")
+    trailing = tokens.list.eval(pl.element().filter(pl.element().is_in(words).cum_max()))
+    tail = trailing.list.join(", ")
+    tails = pl.when(tail != "").then(pl.lit(", ") + tail).otherwise(pl.lit(""))
+    return pl.DataFrame({"text": text}).select(tails).to_series()
+
+
+def _phrases(item, rules: CaptionRules) -> list[str]:
+    """What one placed item can write, each possibly several comma-separated tags."""
+    if item == "rating":
+        return list(rules.ratings.values())
+    if item == "source":
+        return list(dict(rules.source_tags).values()) or [""]
+    return item.words()
 
 
 def _words_of(item, rules: CaptionRules) -> list[str]:
-    if item == "rating":
-        return [w for tag in rules.ratings.values() for w in tag.split(", ")]
-    if item == "source":
-        return list(dict(rules.source_tags).values())
-    return item.words()
+    return [w for phrase in _phrases(item, rules) for w in phrase.split(", ") if w]
 
 
 def wrong_prefix(rows: pl.DataFrame, rules: CaptionRules) -> pl.Series:
