@@ -259,7 +259,6 @@ def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[An
     checkpoint = checkpoint_path(settings)
     config = open_clip.get_model_config(settings.model)
     tag_cfg = _tag_config(settings)
-    quick_gelu = _quick_gelu(settings, config or {})
     activation = _activation(settings, config or {})
     options: dict[str, Any] = {}
     if checkpoint is not None:
@@ -280,7 +279,7 @@ def create_backbone(settings: BackboneSettings, device: str = "cpu") -> tuple[An
             pretrained=weights,
             device=device,
             weights_only=True,
-            force_quick_gelu=quick_gelu,
+            force_quick_gelu=activation == weights_lib.QUICK_GELU,
             **options,
         )
     except RuntimeError as e:
