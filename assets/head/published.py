@@ -164,10 +164,7 @@ def detect_layout(state: dict[str, torch.Tensor], family: str) -> Layout:
     file; `model.state_dict()` holds it under `layers.`) is found either way."""
     layouts = [layout for layout in LAYOUTS.values() if layout.family == family]
     for layout in layouts:
-        if set(state) == layout.key_set():
-            return layout
-        nested = {k.removeprefix("layers.") for k in state if k.startswith("layers.")}
-        if family == "v25" and layout.key_set() <= nested:
+        if _own_tensors(state, layout) is not None:
             return layout
     found = sorted(state, key=_natural)
     listed = ", ".join(found[:SHOWN_KEYS]) + (", ..." if len(found) > SHOWN_KEYS else "")
@@ -184,13 +181,23 @@ def _natural(key: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
 
 
+def _own_tensors(state: dict[str, torch.Tensor], layout: Layout) -> dict | None:
+    """The layout's tensors in `state` by the layout's keys: the state dict itself when its
+    keys are exactly those, or, for V2.5's head saved from its whole model
+    (`model.state_dict()`), the ones under `layers.`; None when they are not there."""
+    keys = layout.key_set()
+    if set(state) == keys:
+        return state
+    if layout.family == "v25" and {f"layers.{k}" for k in keys} <= set(state):
+        return {k: state[f"layers.{k}"] for k in keys}
+    return None
+
+
 def to_headnet(state: dict[str, torch.Tensor], layout: Layout | str) -> HeadNet:
     """A HeadNet holding the weights of a state dict in `layout`, its dims read from the
     weight shapes (so a head trained on another embedding width imports too)."""
     layout = LAYOUTS[layout] if isinstance(layout, str) else layout
-    state = {
-        k.removeprefix("layers.") if k not in layout.key_set() else k: v for k, v in state.items()
-    }
+    state = _own_tensors(state, layout) or state  # else the missing key is named below
     names = [f"{layout.prefix}.{i}" for i in layout.indices]
     weights = [state[f"{name}.weight"] for name in names]
     biases = [state[f"{name}.bias"] for name in names]
