@@ -98,7 +98,7 @@ LAYOUTS: dict[str, Layout] = {
         license="AGPL-3.0 (discus0434/aesthetic-predictor-v2-5)",
     ),
 }
-FAMILIES = ("laion", "v25")
+FAMILIES = tuple(dict.fromkeys(layout.family for layout in LAYOUTS.values()))  # laion, v25
 
 
 def family_of(head_type: str) -> str | None:
