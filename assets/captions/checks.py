@@ -10,8 +10,7 @@ from assets.captions.assets import caption_shards
 from assets.captions.calibration import active_head, drift, family_report, load
 from assets.captions.captions import CaptionRules
 from assets.captions.export import connect
-from assets.captions.manifest import read
-from assets.captions.paths import calibration_record, configured_exports, export_dir
+from assets.captions.paths import calibration_record, made_exports
 from assets.captions.selection import Filter, selection_buckets
 from assets.captions.verify import caption_counts, count_problems, read_export, rules_of
 from orchestration import quality
@@ -23,14 +22,8 @@ from orchestration.resources import ScoretagResource
 
 def _exports(profile: Profile) -> dict[str, tuple]:
     """(folder, manifest) of each configured export that has been made."""
-    found = {}
     settings = profile.settings.captions
-    for fmt in configured_exports(settings.formats, settings.also_styles):
-        folder = export_dir(profile.layout, fmt)
-        manifest = read(folder)
-        if manifest is not None:
-            found[fmt] = (folder, manifest)
-    return found
+    return made_exports(profile.layout, settings.formats, settings.also_styles)
 
 
 def _zero(columns) -> list:

@@ -26,6 +26,20 @@ def configured_exports(formats: tuple[str, ...], also: tuple[str, ...]) -> dict[
     return found
 
 
+def made_exports(layout: Layout, formats: tuple[str, ...], also: tuple[str, ...]) -> dict:
+    """(folder, manifest) of each configured export (configured_exports) made so far, by
+    name, in configured order."""
+    from assets.captions.manifest import read
+
+    found = {}
+    for name in configured_exports(formats, also):
+        folder = export_dir(layout, name)
+        manifest = read(folder)
+        if manifest is not None:
+            found[name] = (folder, manifest)
+    return found
+
+
 def calibration_dir(layout: Layout) -> Path:
     """Records of how each head's stored cut-points were made."""
     return layout.stage_dir(STAGE) / "calibrations"

@@ -233,9 +233,9 @@ def calibrate(policy: str | None, style: str | None, force: bool) -> None:
     """Store the active head's bucket and tag-family cut-points.
 
     The families are those of the vocabulary (`--style`) cut by value (quality, aesthetic,
-    period, ...). A head keeps its cut-points once made (on its first export, or here), so tags do not move
-    as the catalog grows; --force replaces them all (every vocabulary's families are made
-    again on their next export), and later exports follow.
+    period, ...). A head keeps its cut-points once made (on its first export, or here), so
+    tags do not move as the catalog grows; --force replaces them all (every vocabulary's
+    families are made again on their next export), and later exports follow.
     """
     from assets.captions.calibration import Policy, active_head, family_cuts, forget_cuts, load
     from assets.captions.captions import CaptionRules

@@ -317,16 +317,12 @@ def print_catalog(profile: Profile) -> None:
 def print_captions(profile: Profile) -> None:
     """Each export: posts, shards, calibration; then three captions of the first, and of
     the first in each other vocabulary."""
-    from assets.captions.manifest import read
-    from assets.captions.paths import configured_exports, export_dir
+    from assets.captions.paths import made_exports
 
     settings = profile.settings.captions
     shown: dict[str, tuple] = {}
-    for name in configured_exports(settings.formats, settings.also_styles):
-        folder = export_dir(profile.layout, name)
-        manifest = read(folder)
-        if manifest is None:
-            continue
+    made = made_exports(profile.layout, settings.formats, settings.also_styles)
+    for name, (folder, manifest) in made.items():
         calibration = manifest["calibration"]
         console.print(
             f"[bold]caption_shards[/] ({name}): {manifest['rows']:,} posts in "
