@@ -53,20 +53,12 @@ def _items(rules: CaptionRules, where: str, bucket, rating, site) -> list[tuple[
     row's own bucket, rating and source tags where the row says them, else any of them."""
     items = []
     for item in rules.words.placed(where):
-        if item == "rating":
-            words = [rules.ratings[rating]] if rating else list(rules.ratings.values())
-            items.append((_alternatives(words), True))
-        elif item == "source":
-            sources = dict(rules.source_tags)
-            words = [sources[site]] if site in sources else ([] if site else list(sources.values()))
-            if words:
-                items.append((_alternatives(words), site is not None))
-        elif isinstance(item, Family) and item.bucketed:
-            buckets = [bucket] if bucket else range(rules.min_bucket, 10)
-            texts = [", ".join(bucket_tags(item, b, rules.min_bucket)) for b in buckets]
-            items.append((_alternatives(texts), True))
-        else:
-            items.append((_alternatives(item.words()), False))
+        phrases = _phrases(item, rules, bucket, rating, site)
+        if not phrases:  # a site given no source tag
+            continue
+        bucketed = isinstance(item, Family) and item.bucketed
+        required = item == "rating" or bucketed or (item == "source" and site is not None)
+        items.append((_alternatives(phrases), required))
     return items
 
 
@@ -95,7 +87,9 @@ def _tails(text: pl.Series, rules: CaptionRules) -> pl.Series:
     if not words:  # nothing goes last: no caption has a tail
         return pl.Series([""] * len(text), dtype=pl.String)
     # The most tokens the trailing tags can take: only that many are split, not every tag.
-    most = sum(max(len(w.split(", ")) for w in _phrases(item, rules)) for item in placed)
+    most = sum(
+        max((len(p.split(", ")) for p in _phrases(item, rules)), default=0) for item in placed
+    )
     last = (pl.lit(", ") + pl.col("text")).str.extract(rf"((?:, [^,]*){{0,{most}}})$", 1)
     tokens = last.str.strip_prefix(", ").str.split(", ")
     trailing = tokens.list.eval(pl.element().filter(pl.element().is_in(words).cum_max()))
@@ -104,12 +98,19 @@ def _tails(text: pl.Series, rules: CaptionRules) -> pl.Series:
     return pl.DataFrame({"text": text}).select(tails).to_series()
 
 
-def _phrases(item, rules: CaptionRules) -> list[str]:
-    """What one placed item can write, each possibly several comma-separated tags."""
+def _phrases(item, rules: CaptionRules, bucket=None, rating=None, site=None) -> list[str]:
+    """What one placed item can write, each phrase possibly several comma-separated tags:
+    a row's own where the row says its bucket, rating or site, else every one."""
     if item == "rating":
-        return list(rules.ratings.values())
+        return [rules.ratings[rating]] if rating else list(rules.ratings.values())
     if item == "source":
-        return list(dict(rules.source_tags).values()) or [""]
+        sources = dict(rules.source_tags)
+        if site is not None:
+            return [sources[site]] if site in sources else []
+        return list(sources.values())
+    if item.bucketed:
+        buckets = [bucket] if bucket else range(rules.min_bucket, 10)
+        return [", ".join(bucket_tags(item, b, rules.min_bucket)) for b in buckets]
     return item.words()
 
 
