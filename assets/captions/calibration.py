@@ -154,6 +154,13 @@ def from_record(record: Path, head: str) -> Calibration | None:
     )
 
 
+def family_scope(calibration: Calibration, policy: Policy) -> dict:
+    """The scope the head's tag families are cut over: the one its buckets were calibrated
+    over (kept with them, so a change of settings moves no tag until `calibrate --force`),
+    or the policy's where how the buckets were made is not known."""
+    return calibration.scope or policy.scope()
+
+
 def policy_warning(calibration: Calibration, policy: Policy) -> str | None:
     """What to say when the stored cut-points were made otherwise than the settings ask:
     they are still used (tags must not move), until `scoretag calibrate --force`."""

@@ -7,7 +7,14 @@ import dagster as dg
 import polars as pl
 
 from assets.captions.assets import caption_shards
-from assets.captions.calibration import active_head, drift, family_report, load
+from assets.captions.calibration import (
+    Policy,
+    active_head,
+    drift,
+    family_report,
+    family_scope,
+    load,
+)
 from assets.captions.captions import CaptionRules
 from assets.captions.export import connect
 from assets.captions.paths import calibration_record, made_exports
@@ -119,7 +126,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
             why = "no calibrated head" if calibration is None else "how it was made is unknown"
             return dg.AssetCheckResult(passed=True, description=f"nothing to compare: {why}")
         shares = drift(con, calibration)
-        scope = calibration.scope or {"sites": [], "ratings": []}
+        scope = family_scope(calibration, Policy.from_settings(profile.settings.captions))
         reports = {name: family_report(con, head, v, scope) for name, v in vocabularies.items()}
 
     def within() -> list:  # a suite owns its expectations: one list per validation

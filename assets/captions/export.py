@@ -26,6 +26,7 @@ from assets.captions.calibration import (
     active_head,
     compute,
     family_cuts,
+    family_scope,
     load,
     policy_warning,
     prepare,
@@ -141,7 +142,8 @@ def export_catalog(
             calibration = calibrate(con, head, request.policy, request.record, now)
         warning = policy_warning(calibration, request.policy)
         words = request.rules.words
-        cuts = family_cuts(con, head, words, request.policy.scope(), writable, now)
+        scope = family_scope(calibration, request.policy)
+        cuts = family_cuts(con, head, words, scope, writable, now)
         header = _header(head, calibration, request, images.root, cuts)
         digests = incremental.shape(header, target, images.root)
         previous = manifests.read(target.out) if target.out.is_dir() else None

@@ -237,7 +237,14 @@ def calibrate(policy: str | None, style: str | None, force: bool) -> None:
     tags do not move as the catalog grows; --force replaces them all (every vocabulary's
     families are made again on their next export), and later exports follow.
     """
-    from assets.captions.calibration import Policy, active_head, family_cuts, forget_cuts, load
+    from assets.captions.calibration import (
+        Policy,
+        active_head,
+        family_cuts,
+        family_scope,
+        forget_cuts,
+        load,
+    )
     from assets.captions.captions import CaptionRules
     from assets.captions.export import calibrate as store_calibration
     from assets.captions.export import connect
@@ -262,8 +269,7 @@ def calibrate(policy: str | None, style: str | None, force: bool) -> None:
                 )
             if force:
                 forget_cuts(con, head)
-            scope = calibration.scope or chosen.scope()
-            cuts = family_cuts(con, head, words, scope, True, now)
+            cuts = family_cuts(con, head, words, family_scope(calibration, chosen), True, now)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     _print_calibration(calibration)

@@ -5,6 +5,7 @@ follow the shipped rules."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -272,3 +273,19 @@ def test_with_tags_adds_one_column_per_family():
     cuts = {f.name: freeze(values, f, EVERYWHERE, NOW) for f in words.cut_families()}
     tagged = with_tags(values, words.cut_families(), cuts)
     assert {"tag_quality", "tag_aesthetic", "tag_period"} <= set(tagged.columns)
+
+
+def test_families_keep_the_scope_the_head_was_calibrated_over(home, tmp_path):
+    """A later change of the calibration scope in the settings moves no family's cut-points
+    (as it moves no bucket) until `calibrate --force`."""
+    request = _request(tmp_path, "parquet", "noobai")
+    narrow = Policy(sites=("danbooru",))
+    first = export_catalog(
+        home.catalog, replace(request, policy=narrow), _images(home), writable=True, now=NOW
+    )
+    made = read(request.target.out)["tag_calibrations"]
+    wide = replace(request, policy=Policy(), full=True)
+    again = export_catalog(home.catalog, wide, _images(home), writable=True, now=NOW)
+    assert read(request.target.out)["tag_calibrations"] == made
+    assert made["aesthetic"]["rule"]["over"] == {"sites": ["danbooru"], "ratings": []}
+    assert again.warnings and first.rows == again.rows
