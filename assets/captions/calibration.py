@@ -27,7 +27,7 @@ from assets.captions.buckets import (
     starts_for,
     starts_from_rows,
 )
-from assets.captions.families import DRIFT, Cuts, freeze, rule_key, rule_of
+from assets.captions.families import Cuts, freeze, rule_key, rule_of
 from assets.captions.families import drift as tag_drift
 from assets.captions.families import tags as tag_series
 from assets.captions.vocabulary import Vocabulary
@@ -286,23 +286,28 @@ def family_cuts(
     return made
 
 
-def family_report(
-    con: duckdb.DuckDBPyConnection, head: str, vocabulary: Vocabulary, scope: dict
-) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
-    """For each family of `vocabulary` with stored cut-points under the head: its tags'
-    shares then and now per site and rating (families.DRIFT and `difference`), and how many
-    posts carry each tag now (by family, best tag first)."""
-    families = vocabulary.cut_families()
-    keys = {f.name: rule_key(rule_of(f, scope)) for f in families}
-    stored = stored_cuts(con, head, list(keys.values()))
-    present = [f for f in families if keys[f.name] in stored]
-    if not present:
-        return pl.DataFrame(schema={**DRIFT, "difference": pl.Float64}), {}
-    values = family_values(con, head)
-    shares = pl.concat([tag_drift(values, f, stored[keys[f.name]], scope) for f in present])
-    counts = {}
-    for f in present:
-        found = tag_series(values, f, stored[keys[f.name]]).fill_null("(none)").value_counts()
-        found = dict(zip(found[:, 0].to_list(), found["count"].to_list(), strict=True))
-        counts[f.name] = {t: found.get(t, 0) for t in [*f.words(), "(none)"]}
-    return shares, counts
+def family_reports(
+    con: duckdb.DuckDBPyConnection, head: str, vocabularies: list[Vocabulary], scope: dict
+) -> dict[str, tuple[pl.DataFrame, dict[str, dict[str, int]]]]:
+    """For each vocabulary (by name) whose families have stored cut-points under the head:
+    their tags' shares then and now per site and rating (families.DRIFT and `difference`),
+    and how many posts carry each tag now (by family, best tag first). The catalog's values
+    are read once, for all of them."""
+    values = None
+    reports = {}
+    for vocabulary in vocabularies:
+        families = vocabulary.cut_families()
+        keys = {f.name: rule_key(rule_of(f, scope)) for f in families}
+        stored = stored_cuts(con, head, list(keys.values()))
+        present = [(f, stored[keys[f.name]]) for f in families if keys[f.name] in stored]
+        if not present:
+            continue
+        values = family_values(con, head) if values is None else values
+        shares = pl.concat([tag_drift(values, f, cuts, scope) for f, cuts in present])
+        counts = {}
+        for f, cuts in present:
+            found = tag_series(values, f, cuts).fill_null("(none)").value_counts()
+            found = dict(zip(found[:, 0].to_list(), found["count"].to_list(), strict=True))
+            counts[f.name] = {t: found.get(t, 0) for t in [*f.words(), "(none)"]}
+        reports[vocabulary.name] = (shares, counts)
+    return reports

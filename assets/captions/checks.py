@@ -11,7 +11,7 @@ from assets.captions.calibration import (
     Policy,
     active_head,
     drift,
-    family_report,
+    family_reports,
     family_scope,
     load,
 )
@@ -127,7 +127,7 @@ def caption_shards_bucket_distribution(scoretag: ScoretagResource) -> dg.AssetCh
             return dg.AssetCheckResult(passed=True, description=f"nothing to compare: {why}")
         shares = drift(con, calibration)
         scope = family_scope(calibration, Policy.from_settings(profile.settings.captions))
-        reports = {name: family_report(con, head, v, scope) for name, v in vocabularies.items()}
+        reports = family_reports(con, head, list(vocabularies.values()), scope)
 
     def within() -> list:  # a suite owns its expectations: one list per validation
         return [
